@@ -1,0 +1,47 @@
+# kernelnotes: set-up, book, lab, test, bench. Every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# A single BLAS thread keeps notebook outputs identical run to run and machine to machine.
+export OMP_NUM_THREADS ?= 1
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: setup book lab test lint bench clean
+
+setup: $(STAMP)
+
+# Rebuilt only when the pins or the package metadata change, so a second run is instant.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# Executes every notebook fresh and builds the static site; warnings are errors.
+book: setup
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	@echo "Book built: $(CURDIR)/_build/html/index.html"
+
+lab: setup
+	$(BIN)/jupyter lab book/
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Lint, build the book, then one pytest run: unit tests, strict nbval over every
+# notebook, and the checks of the built site.
+test: setup
+	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory book
+	$(BIN)/python -m pytest tests book --nbval --sanitize-with tests/nbval_sanitize.cfg
+
+bench: setup
+	$(BIN)/python benchmarks/linear_attention.py
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache .hypothesis
