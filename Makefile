@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # A single BLAS thread keeps notebook outputs identical run to run and machine to machine.
 export OMP_NUM_THREADS ?= 1
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: setup book lab test lint bench clean
@@ -38,7 +37,7 @@ lint: setup
 test: setup
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory book
-	$(BIN)/python -m pytest tests book --nbval --sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest tests book --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: setup
 	$(BIN)/python benchmarks/linear_attention.py
