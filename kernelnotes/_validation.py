@@ -8,7 +8,13 @@ from numbers import Real
 import numpy as np
 import torch
 
-__all__ = ["as_tensor", "broadcast_batch", "check_positive", "check_same_last_dim"]
+__all__ = [
+    "as_tensor",
+    "broadcast_batch",
+    "check_finite",
+    "check_positive",
+    "check_same_last_dim",
+]
 
 
 def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -44,6 +50,24 @@ def check_positive(value, name: str) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite positive number, got {value}")
+    return value
+
+
+def check_finite(value, name: str) -> float:
+    """``value`` as a float, or a ValueError if it is not a finite real scalar.
+
+    Accepts a number or a one-element tensor (which may require grad: only its value is read).
+    """
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got a tensor of shape "
+                             f"{tuple(value.shape)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
     return value
 
 

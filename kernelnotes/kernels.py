@@ -15,13 +15,14 @@ import torch
 from ._validation import (
     as_tensor,
     broadcast_batch,
+    check_finite,
     check_min_dims,
     check_positive,
     check_same_dtype,
     check_same_last_dim,
 )
 
-__all__ = ["exp_dot", "gaussian", "imq", "polynomial", "squared_distances"]
+__all__ = ["exp_dot", "gaussian", "imq", "polynomial", "squared_distances", "yat"]
 
 
 def _pair(x, y, names: tuple[str, str] = ("x", "y")) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,3 +93,40 @@ def polynomial(x, y, b=1.0, degree=2) -> torch.Tensor:
     if not math.isfinite(b):
         raise ValueError(f"b must be finite, got {b}")
     return (x @ y.mT + b) ** degree
+
+
+def yat(w, x, b=1.0, eps=1.0, *, require_psd=True) -> torch.Tensor:
+    """Yat kernel ``(w . x + b)^2 / (|x - w|^2 + eps)`` as a ``(..., n, m)`` Gram matrix.
+
+    The product of the polynomial kernel ``(w . x + b)^2`` and the inverse multiquadric
+    ``1 / (|x - w|^2 + eps)`` (:func:`imq` with ``c = sqrt(eps)``, ``beta = 1``). Both
+    factors are positive semi-definite when ``b >= 0``, so their product is too (Schur
+    product theorem). For ``b > 0`` it also dominates ``b^2`` times that IMQ in the Loewner
+    order, which makes its RKHS universal; at ``b = 0`` every section vanishes at the
+    origin, so it is PSD but not universal.
+
+    Parameters
+    ----------
+    w : ``(..., n, d)`` first point set (the centres, in a Yat layer).
+    x : ``(..., m, d)`` second point set (the inputs).
+    b : real scalar (number or one-element tensor), the alignment bias.
+    eps : positive scalar, keeps the denominator away from zero.
+    require_psd : if True (the default) a negative ``b``, for which the Gram matrix can be
+        indefinite, is rejected. Pass False to evaluate the formula anyway.
+
+    ``b`` and ``eps`` may be tensors that require grad; gradients flow through them.
+    """
+    w, x = _pair(w, x, ("w", "x"))
+    b_value = check_finite(b, "b")
+    check_positive(eps, "eps")
+    if require_psd and b_value < 0:
+        raise ValueError(
+            f"b must be >= 0 for the Yat kernel to be positive semi-definite (a Mercer "
+            f"kernel), got b={b_value}; pass require_psd=False to evaluate it anyway"
+        )
+    return _yat(w, x, b, eps)
+
+
+def _yat(w: torch.Tensor, x: torch.Tensor, b, eps) -> torch.Tensor:
+    """The Yat formula on already validated inputs (used by :class:`kernelnotes.yat.YatLayer`)."""
+    return (w @ x.mT + b) ** 2 / (squared_distances(w, x) + eps)
