@@ -1,6 +1,21 @@
 """kernelnotes: the companion package of the book *Attention is a Kernel*."""
 
-from .attention import attention_as_nadaraya_watson, causal_mask, softmax_attention
+from .attention import (
+    attention_as_nadaraya_watson,
+    attention_contributions,
+    causal_mask,
+    gaussian_attention,
+    l2_normalize,
+    qk_normalize,
+    softmax_attention,
+)
+from .heads import (
+    head_weights,
+    induction_head,
+    positional_head,
+    previous_token_head,
+    residual_stream,
+)
 from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
 from .rkhs import (
     KernelRidge,
@@ -25,18 +40,27 @@ __all__ = [
     "YatLayer",
     "__version__",
     "attention_as_nadaraya_watson",
+    "attention_contributions",
     "causal_mask",
     "exp_dot",
     "gaussian",
+    "gaussian_attention",
     "gram",
+    "head_weights",
     "imq",
+    "induction_head",
     "is_psd",
     "kernel_ridge",
+    "l2_normalize",
     "loewner_gap",
     "min_eigenvalue",
     "nadaraya_watson",
     "polynomial",
+    "positional_head",
+    "previous_token_head",
     "psd_tolerance",
+    "qk_normalize",
+    "residual_stream",
     "rkhs_norm",
     "softmax_attention",
     "squared_distances",
