@@ -17,6 +17,15 @@ from .heads import (
     residual_stream,
 )
 from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
+from .mlp import (
+    MLP,
+    ToyModel,
+    feature_importance,
+    sparse_features,
+    superposition_geometry,
+    train_regression,
+    train_toy_model,
+)
 from .rkhs import (
     KernelRidge,
     gram,
@@ -36,13 +45,16 @@ from .yat import YatLayer
 __version__ = "0.1.0"
 
 __all__ = [
+    "MLP",
     "KernelRidge",
+    "ToyModel",
     "YatLayer",
     "__version__",
     "attention_as_nadaraya_watson",
     "attention_contributions",
     "causal_mask",
     "exp_dot",
+    "feature_importance",
     "gaussian",
     "gaussian_attention",
     "gram",
@@ -63,5 +75,9 @@ __all__ = [
     "residual_stream",
     "rkhs_norm",
     "softmax_attention",
+    "sparse_features",
     "squared_distances",
+    "superposition_geometry",
+    "train_regression",
+    "train_toy_model",
 ]
