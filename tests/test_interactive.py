@@ -1,0 +1,281 @@
+"""Kernel-free interactive figures: the numbers behind them, their HTML, bad input.
+
+The JavaScript itself runs in tests/test_site.py (headless Chromium), which holds the
+page's arithmetic to :meth:`predict` and :meth:`sections` tested here.
+"""
+
+import itertools
+import json
+import math
+import re
+from html.parser import HTMLParser
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kernelnotes import interactive, kernel_ridge, rkhs_norm
+from kernelnotes.interactive import KernelSectionsExplorer, NadarayaWatsonExplorer, nice_ticks
+from kernelnotes.kernels import gaussian
+
+F64 = torch.float64
+
+
+def toy(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.sort(5 * torch.rand(n, generator=g, dtype=F64)).values
+    return x, torch.sin(2 * x) + 0.25 * torch.randn(n, generator=g, dtype=F64)
+
+
+def wave(t):
+    return torch.sin(2 * math.pi * t) + 0.5 * torch.sin(5 * math.pi * t) * torch.exp(-2 * t)
+
+
+class Elements(HTMLParser):
+    """Every start tag with its attributes, and the text of <script> blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.scripts, self._in_script = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "script":
+            self._in_script = dict(attrs)
+
+    def handle_data(self, data):
+        if self._in_script is not None:
+            self.scripts.append((self._in_script, data))
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = None
+
+
+def parse(html):
+    parser = Elements()
+    parser.feed(html)
+    return parser
+
+
+# --- Nadaraya-Watson explorer ----------------------------------------------------------
+
+@given(n=st.integers(1, 30), bandwidth=st.floats(0.05, 3.0), seed=st.integers(0, 10**6))
+@settings(max_examples=30, deadline=None)
+def test_predict_matches_the_weighted_average_written_out(n, bandwidth, seed):
+    x, y = toy(n, seed)
+    explorer = NadarayaWatsonExplorer(x, y, bandwidth=bandwidth)
+    queries = torch.linspace(*explorer.domain, 7, dtype=F64)
+    xs, ys = explorer.x_train, explorer.y_train
+    expected = []
+    for q in queries.tolist():
+        w = torch.tensor([math.exp(-(q - xi) ** 2 / (2 * bandwidth**2)) for xi in xs.tolist()],
+                         dtype=F64)
+        expected.append((w * ys).sum() / w.sum() if w.sum() > 0 else ys[(xs - q).abs().argmin()])
+    torch.testing.assert_close(explorer.predict(queries), torch.stack(expected),
+                               rtol=1e-10, atol=1e-12)
+    weights = explorer.weights(queries)
+    assert weights.shape == (7, n) and (weights >= 0).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(7, dtype=F64), rtol=0, atol=1e-12)
+
+
+def test_data_are_rounded_once_and_the_page_gets_exactly_those_numbers():
+    x, y = toy()
+    explorer = NadarayaWatsonExplorer(x, y, bandwidth=0.3, query=2.5)
+    assert (explorer.x_train - x).abs().max() <= 1e-5 * x.abs().max()
+    data = json.loads(json.dumps(explorer.payload()))
+    assert data["x"] == explorer.x_train.tolist() and data["y"] == explorer.y_train.tolist()
+    lo, hi = data["domain"]
+    assert lo < x.min() and hi > x.max()
+    assert data["bell"][0] < min(data["y"]) and data["ylim"][0] <= data["bell"][0]
+
+
+def sliders(html):
+    tags = parse(html).tags
+    return {a["name"]: a for t, a in tags if t == "input" and a.get("type") == "range"}
+
+
+@pytest.mark.parametrize("query, bandwidth", [(2.5, 0.3), (0.123, 0.07), (4.9, 2.0)])
+def test_sliders_start_exactly_at_the_described_state(query, bandwidth):
+    explorer = NadarayaWatsonExplorer(*toy(), bandwidth=bandwidth, query=query,
+                                      domain=(-0.1, 5.1), bandwidth_range=(0.01, 2.5))
+    controls = sliders(explorer._repr_html_())
+    for name, value, (lo, hi) in [("query", query, explorer.domain),
+                                  ("bandwidth", math.log10(bandwidth),
+                                   tuple(map(math.log10, explorer.bandwidth_range)))]:
+        attrs = controls[name]
+        start, stop, step = float(attrs["min"]), float(attrs["max"]), float(attrs["step"])
+        assert float(attrs["value"]) == pytest.approx(value, abs=1e-12)
+        k = (float(attrs["value"]) - start) / step
+        assert abs(k - round(k)) < 1e-6, f"{name} value is off the slider's step grid"
+        assert lo - 1e-9 <= start and stop <= hi + 1e-9 and stop - start > 0.9 * (hi - lo)
+
+
+def test_status_counts_the_points_that_carry_the_weight():
+    x = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=F64)
+    explorer = NadarayaWatsonExplorer(x, x, bandwidth=0.05, query=1.0)
+    assert "the estimate is 1;" in explorer.status(1.0, 0.05)
+    assert "1 of 4 points carry 90%" in explorer.status(1.0, 0.05)
+    assert "4 of 4 points carry 90%" in explorer.status(1.5, 100.0)
+
+
+# --- the HTML both explorers produce ---------------------------------------------------
+
+def explorers():
+    return [NadarayaWatsonExplorer(*toy(), bandwidth=0.3, query=2.5),
+            KernelSectionsExplorer(wave, torch.linspace(0.05, 0.95, 10))]
+
+
+@pytest.mark.parametrize("explorer", explorers(), ids=lambda e: e.kind)
+def test_html_is_self_contained_accessible_and_small(explorer):
+    html = explorer._repr_html_()
+    assert len(html.encode()) < 24_000
+    page = parse(html)
+    ids = {a["id"] for _, a in page.tags if "id" in a}
+    root = page.tags[0][1]
+    assert page.tags[0][0] == "div" and "kn-explorer" in root["class"]
+    assert root["data-kind"] == explorer.kind
+
+    canvas = [a for t, a in page.tags if t == "canvas"]
+    assert len(canvas) == 1 and canvas[0]["role"] == "img"
+    assert canvas[0]["aria-labelledby"] in ids and canvas[0]["aria-describedby"] in ids
+    assert explorer.description() in html  # the text alternative is on the page
+
+    labels = {a["for"] for t, a in page.tags if t == "label"}
+    inputs = [a for t, a in page.tags if t == "input"]
+    assert inputs and all(a["id"] in labels and a.get("aria-valuetext") for a in inputs)
+    assert {a["for"] for t, a in page.tags if t == "output"} == {a["id"] for a in inputs}
+    status = [a for _, a in page.tags if a.get("role") == "status"]
+    assert len(status) == 1 and status[0]["aria-live"] == "polite"
+
+    data = [text for attrs, text in page.scripts if attrs.get("type") == "application/json"]
+    assert len(data) == 1 and json.loads(data[0]) == json.loads(json.dumps(explorer.payload()))
+    code = " ".join(text for attrs, text in page.scripts if "type" not in attrs)
+    # Nothing fetched, nothing random, nothing global: the output works offline and is
+    # identical on every run.
+    assert not re.search(r"https?:|fetch\(|XMLHttpRequest|import\(|Math\.random|Date", html)
+    assert code.lstrip().startswith("(function (root)")
+
+
+@pytest.mark.parametrize("explorer", explorers(), ids=lambda e: e.kind)
+def test_html_is_deterministic_and_ids_are_unique_per_render(explorer, monkeypatch):
+    monkeypatch.setattr(interactive, "_renders", interactive.Counter())
+    first, second = explorer._repr_html_(), explorer._repr_html_()
+    first_id = parse(first).tags[0][1]["id"]
+    assert parse(second).tags[0][1]["id"] == first_id + "-1"
+    assert second == first.replace(first_id, first_id + "-1")
+    monkeypatch.setattr(interactive, "_renders", interactive.Counter())
+    assert explorer._repr_html_() == first
+    assert "0x" not in repr(explorer) and explorer.description() in repr(explorer)
+
+
+def test_different_data_get_different_ids():
+    a = NadarayaWatsonExplorer(*toy(seed=1), bandwidth=0.3)._repr_html_()
+    b = NadarayaWatsonExplorer(*toy(seed=2), bandwidth=0.3)._repr_html_()
+    assert parse(a).tags[0][1]["id"] != parse(b).tags[0][1]["id"]
+
+
+# --- kernel-sections explorer ----------------------------------------------------------
+
+def test_sections_sum_to_the_kernel_ridge_fit_at_every_width():
+    anchors = torch.linspace(0.05, 0.95, 10, dtype=F64)
+    explorer = KernelSectionsExplorer(wave, anchors, lam=1e-2)
+    x = torch.linspace(0, 1, 37, dtype=F64)
+    for i, width in enumerate(explorer.widths.tolist()):
+        fit = kernel_ridge(anchors[:, None], wave(anchors), gaussian, 1e-2, bandwidth=width)
+        sections = explorer.sections(x, i)
+        assert sections.shape == (37, 10)
+        # Coefficients are rounded to 7 significant digits for the page.
+        scale = fit.alpha.abs().max()
+        torch.testing.assert_close(explorer.alphas[i], fit.alpha, rtol=0, atol=1e-6 * scale)
+        torch.testing.assert_close(sections.sum(-1), fit(x[:, None]), rtol=0,
+                                   atol=1e-5 * scale)
+        loop = [[alpha * math.exp(-(t - a) ** 2 / (2 * width**2))
+                 for alpha, a in zip(explorer.alphas[i].tolist(), explorer.anchors.tolist(),
+                                     strict=True)]
+                for t in x.tolist()]
+        torch.testing.assert_close(sections, torch.tensor(loop, dtype=F64), rtol=1e-12,
+                                   atol=1e-14)
+    torch.testing.assert_close(
+        explorer.norms(),
+        torch.stack([rkhs_norm(f.alpha, f.gram) for f in explorer.fits]))
+
+
+def test_narrow_sections_are_local_and_wide_ones_pool():
+    anchors = torch.linspace(0.05, 0.95, 10, dtype=F64)
+    explorer = KernelSectionsExplorer(wave, anchors, widths=[0.02, 0.3])
+    narrow, wide = explorer.sections(anchors, 0), explorer.sections(anchors, 1)
+    # At each anchor, the share of the prediction that comes from its own section.
+    own = [(s.diagonal().abs() / s.abs().sum(-1)).min().item() for s in (narrow, wide)]
+    assert own[0] > 0.99 and own[1] < 0.5
+    payload = explorer.payload()
+    assert payload["widths"] == [0.02, 0.3] and len(payload["alphas"]) == 2
+    assert len(payload["grid"]) == len(payload["target"]) == 241
+
+
+def test_payload_ylim_covers_the_target_and_every_fitted_sum():
+    explorer = KernelSectionsExplorer(wave, torch.linspace(0.05, 0.95, 10))
+    lo, hi = explorer.payload()["ylim"]
+    for i in range(len(explorer.widths)):
+        total = explorer.sections(explorer.grid, i).sum(-1)
+        assert lo < total.min() and total.max() < hi
+    assert lo < explorer.target_values.min() and explorer.target_values.max() < hi
+
+
+@given(lo=st.floats(-1e3, 1e3), span=st.floats(1e-3, 1e4), max_ticks=st.integers(5, 9))
+@settings(max_examples=50, deadline=None)
+def test_nice_ticks_are_evenly_spaced_round_numbers_inside_the_range(lo, span, max_ticks):
+    hi = lo + span
+    ticks = nice_ticks(lo, hi, max_ticks)
+    assert 2 <= len(ticks) <= max_ticks
+    assert lo - 1e-9 * span <= ticks[0] and ticks[-1] <= hi + 1e-9 * span
+    steps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(steps) - min(steps) <= 1e-6 * steps[0]
+    mantissa = steps[0] / 10 ** math.floor(math.log10(steps[0]) + 1e-9)
+    assert any(abs(mantissa - m) < 1e-6 for m in (1, 2, 2.5, 5))
+
+
+# --- bad input -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"y_train": torch.zeros(5, dtype=F64)}, ValueError, "x_train and y_train"),
+    ({"bandwidth": 0.0}, ValueError, "bandwidth"),
+    ({"bandwidth": "wide"}, TypeError, "bandwidth"),
+    ({"query": 9.0}, ValueError, "query"),
+    ({"bandwidth": 0.3, "bandwidth_range": (0.5, 1.0)}, ValueError, "bandwidth_range"),
+    ({"bandwidth_range": (-1.0, 1.0)}, ValueError, "bandwidth_range"),
+    ({"domain": (2.0, 1.0)}, ValueError, "domain"),
+    ({"domain": "wide"}, TypeError, "domain"),
+    ({"x_train": torch.full((40,), float("nan"), dtype=F64)}, ValueError, "x_train"),
+    ({"x_train": torch.zeros(4, 2, dtype=F64)}, ValueError, "x_train"),
+    ({"x_train": torch.arange(40)}, TypeError, "x_train"),
+])
+def test_nadaraya_watson_explorer_rejects_bad_input(kwargs, error, match):
+    x, y = toy()
+    args = {"x_train": x, "y_train": y, "bandwidth": 0.3, **kwargs}
+    with pytest.raises(error, match=match):
+        NadarayaWatsonExplorer(**args)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"target": 3.0}, TypeError, "target"),
+    ({"target": lambda t: t[:-1]}, ValueError, "target"),
+    ({"target": lambda t: t / 0}, ValueError, "target"),
+    ({"widths": [0.1, 0.05]}, ValueError, "widths"),
+    ({"widths": [-0.1, 0.05]}, ValueError, "widths"),
+    ({"width_index": 30}, ValueError, "width_index"),
+    ({"lam": -1.0}, ValueError, "lam"),
+    ({"grid_size": 1}, ValueError, "grid_size"),
+    ({"anchors": []}, ValueError, "anchors"),
+])
+def test_sections_explorer_rejects_bad_input(kwargs, error, match):
+    args = {"target": wave, "anchors": torch.linspace(0.05, 0.95, 10), **kwargs}
+    with pytest.raises(error, match=match):
+        KernelSectionsExplorer(**args)
+
+
+def test_sections_reject_a_width_index_off_the_slider():
+    explorer = KernelSectionsExplorer(wave, torch.linspace(0.05, 0.95, 10))
+    with pytest.raises(ValueError, match="width_index"):
+        explorer.sections(torch.zeros(3, dtype=F64), 99)
