@@ -20,6 +20,7 @@ from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
 from .mlp import (
     MLP,
     ToyModel,
+    angular_gaps,
     feature_importance,
     sparse_features,
     superposition_geometry,
@@ -50,6 +51,7 @@ __all__ = [
     "ToyModel",
     "YatLayer",
     "__version__",
+    "angular_gaps",
     "attention_as_nadaraya_watson",
     "attention_contributions",
     "causal_mask",

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from kernelnotes import (
     MLP,
     ToyModel,
+    angular_gaps,
     feature_importance,
     sparse_features,
     superposition_geometry,
@@ -122,9 +123,8 @@ def test_dense_features_stay_orthogonal_sparse_ones_form_a_pentagon():
     W = sparse.W.detach()
     norms, interference = superposition_geometry(W)
     assert (norms > 0.9).all()
-    angles = torch.atan2(W[1], W[0]).sort().values
-    gaps = torch.diff(torch.cat([angles, angles[:1] + 2 * math.pi]))
-    torch.testing.assert_close(gaps, torch.full((5,), 2 * math.pi / 5), rtol=0, atol=0.1)
+    torch.testing.assert_close(angular_gaps(W), torch.full((5,), 2 * math.pi / 5),
+                               rtol=0, atol=0.1)
     assert (interference > 0.3).all()  # every feature now shares its direction
 
 
@@ -177,3 +177,13 @@ def test_train_regression_bad_input():
         train_regression(lambda t: t, x, y)
     with pytest.raises(TypeError, match="seed"):
         train_regression(mlp, x, y, seed=1.5)
+
+
+def test_angular_gaps():
+    angles = torch.tensor([0.3, 2.0, -1.0, 3.0], dtype=F64)
+    W = torch.stack([angles.cos(), angles.sin()]) * torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=F64)
+    gaps = angular_gaps(W)
+    torch.testing.assert_close(gaps, torch.tensor([1.3, 1.7, 1.0, 2 * math.pi - 4.0], dtype=F64))
+    assert gaps.sum().item() == pytest.approx(2 * math.pi)
+    with pytest.raises(ValueError, match="W must have shape"):
+        angular_gaps(torch.ones(3, 5))
