@@ -17,6 +17,7 @@ from .heads import (
     residual_stream,
 )
 from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
+from .linear import FavorFeatures, LinearAttention, linear_attention
 from .mlp import (
     MLP,
     ToyModel,
@@ -47,7 +48,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MLP",
+    "FavorFeatures",
     "KernelRidge",
+    "LinearAttention",
     "ToyModel",
     "YatLayer",
     "__version__",
@@ -66,6 +69,7 @@ __all__ = [
     "is_psd",
     "kernel_ridge",
     "l2_normalize",
+    "linear_attention",
     "loewner_gap",
     "min_eigenvalue",
     "nadaraya_watson",

@@ -1,0 +1,191 @@
+"""Fused Triton kernels for linear attention (the ``backend="triton"`` of ``linear_attention``).
+
+Import-guarded: without the ``triton`` package :data:`HAS_TRITON` is False and nothing here
+can run; :mod:`kernelnotes.linear` then falls back to its torch backends. On a machine without
+a GPU the kernels run under the Triton interpreter when ``TRITON_INTERPRET=1`` was set before
+``triton`` was first imported (the interpreter replaces ``@triton.jit`` at decoration time).
+
+One kernel covers both cases. A program owns one ``(batch, head)`` pair and one block of
+value columns, and keeps the state ``S = phi(K)^T V`` (``dk x BV``) and the normaliser
+``z = phi(K)^T 1`` in registers, in float32:
+
+* non-causal: one pass over the keys builds ``S`` and ``z``, a second pass over the queries
+  writes ``phi(q) S / (phi(q) . z + eps)``;
+* causal: one pass over chunks of 64 positions. Each chunk adds the contribution of the
+  earlier chunks through the carried state, ``phi(Q_c) S``, to its own masked quadratic part,
+  ``tril(phi(Q_c) phi(K_c)^T) V_c``, and then folds its keys into the state.
+
+Loaded blocks are converted to float32 before any arithmetic (bfloat16 loads are wrong under
+the interpreter, and the feature maps must not lose precision). Only plain pointer arithmetic
+with masks is used (no block pointers), so the code runs on Triton 3.6 and 3.9 alike.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+try:  # pragma: no cover - exercised by whichever environment runs the tests
+    import triton
+    import triton.language as tl
+
+    HAS_TRITON = True
+except ImportError:  # pragma: no cover
+    triton = None
+    tl = None
+    HAS_TRITON = False
+
+__all__ = ["FEATURES", "HAS_TRITON", "INTERPRET", "MAX_FEATURE_DIM", "linear_attention_triton"]
+
+#: True when the kernels run on CPU tensors through the Triton interpreter. Read once, here,
+#: because Triton reads the variable when the kernels below are decorated.
+INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+#: Feature maps the kernel applies itself, in registers; others arrive precomputed.
+FEATURES = {"identity": 0, "elu+1": 1, "relu": 2}
+
+#: Largest feature dimension the kernel keeps on chip (the state is ``dk x BV`` floats).
+MAX_FEATURE_DIM = 256
+
+CHUNK = 64  # causal chunk length, as in flash-linear-attention
+
+if HAS_TRITON:
+
+    @triton.jit
+    def _feature(x, valid, FEATURE: tl.constexpr):
+        """Apply the feature map in float32 and zero the padding (phi(0) is 1 for elu+1)."""
+        if FEATURE == 1:
+            # elu(x) + 1 written without the cancellation 1 + (exp(x) - 1)
+            x = tl.where(x > 0, x + 1.0, tl.exp(tl.minimum(x, 0.0)))
+        elif FEATURE == 2:
+            x = tl.maximum(x, 0.0)
+        return tl.where(valid, x, 0.0)
+
+    @triton.jit
+    def _linear_attention_kernel(
+        Q, K, V, O,
+        sqb, sqh, sqt, skb, skh, skt, svb, svh, svt, sob, soh, sot,
+        H, LQ, LK, DK, DV, eps,
+        FEATURE: tl.constexpr, CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
+        BT: tl.constexpr, BD: tl.constexpr, BV: tl.constexpr,
+    ):
+        pid_bh = tl.program_id(0).to(tl.int64)
+        pid_v = tl.program_id(1)
+        b = pid_bh // H
+        h = pid_bh % H
+        q_base = Q + b * sqb + h * sqh
+        k_base = K + b * skb + h * skh
+        v_base = V + b * svb + h * svh
+        o_base = O + b * sob + h * soh
+
+        offs_t = tl.arange(0, BT)
+        offs_d = tl.arange(0, BD)
+        offs_v = pid_v * BV + tl.arange(0, BV)
+        mask_d = offs_d < DK
+        mask_v = offs_v < DV
+
+        state = tl.zeros([BD, BV], dtype=tl.float32)  # S = sum_s phi(k_s) v_s^T
+        norm = tl.zeros([BD], dtype=tl.float32)  # z = sum_s phi(k_s)
+
+        if CAUSAL:
+            causal = offs_t[:, None] >= offs_t[None, :]
+            for start in range(0, LQ, BT):
+                rows = start + offs_t
+                mask_t = rows < LQ
+                mq = mask_t[:, None] & mask_d[None, :]
+                mk = mask_d[:, None] & mask_t[None, :]
+                mv = mask_t[:, None] & mask_v[None, :]
+                q = tl.load(q_base + rows[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
+                q = _feature(q.to(tl.float32), mq, FEATURE)
+                # keys loaded transposed, (BD, BT), so no tl.trans is needed
+                kt = tl.load(k_base + offs_d[:, None] + rows[None, :] * skt, mask=mk, other=0.0)
+                kt = _feature(kt.to(tl.float32), mk, FEATURE)
+                v = tl.load(v_base + rows[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
+                v = v.to(tl.float32)
+
+                scores = tl.dot(q, kt, input_precision=PRECISION)
+                scores = tl.where(causal, scores, 0.0)
+                num = tl.dot(scores, v, input_precision=PRECISION)
+                num += tl.dot(q, state, input_precision=PRECISION)
+                den = tl.sum(scores, axis=1) + tl.sum(q * norm[None, :], axis=1) + eps
+                out = num / den[:, None]
+                tl.store(o_base + rows[:, None] * sot + offs_v[None, :],
+                         out.to(O.dtype.element_ty), mask=mv)
+
+                state += tl.dot(kt, v, input_precision=PRECISION)
+                norm += tl.sum(kt, axis=1)
+        else:
+            for start in range(0, LK, BT):
+                rows = start + offs_t
+                mask_t = rows < LK
+                mk = mask_d[:, None] & mask_t[None, :]
+                mv = mask_t[:, None] & mask_v[None, :]
+                kt = tl.load(k_base + offs_d[:, None] + rows[None, :] * skt, mask=mk, other=0.0)
+                kt = _feature(kt.to(tl.float32), mk, FEATURE)
+                v = tl.load(v_base + rows[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
+                state += tl.dot(kt, v.to(tl.float32), input_precision=PRECISION)
+                norm += tl.sum(kt, axis=1)
+            for start in range(0, LQ, BT):
+                rows = start + offs_t
+                mask_t = rows < LQ
+                mq = mask_t[:, None] & mask_d[None, :]
+                mo = mask_t[:, None] & mask_v[None, :]
+                q = tl.load(q_base + rows[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
+                q = _feature(q.to(tl.float32), mq, FEATURE)
+                num = tl.dot(q, state, input_precision=PRECISION)
+                den = tl.sum(q * norm[None, :], axis=1) + eps
+                tl.store(o_base + rows[:, None] * sot + offs_v[None, :],
+                         (num / den[:, None]).to(O.dtype.element_ty), mask=mo)
+
+
+def _heads_view(x: torch.Tensor) -> tuple[torch.Tensor, int, int, tuple[int, int, int]]:
+    """``x`` as ``(B, H, T, D)`` with unit stride on D, plus B, H and its (B, H, T) strides.
+
+    A 4-d input keeps its own strides (a ``(B, T, H, D)`` tensor transposed to
+    ``(B, H, T, D)`` is read in place, and expanded batch dims have stride 0); other leading
+    shapes are folded into one batch axis.
+    """
+    if x.dim() != 4:
+        x = x.reshape(-1, 1, *x.shape[-2:])
+    if x.stride(-1) != 1:
+        x = x.contiguous()
+    return x, x.shape[0], x.shape[1], (x.stride(0), x.stride(1), x.stride(2))
+
+
+def linear_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+                            feature: str, causal: bool, eps: float,
+                            precision: str | None = None) -> torch.Tensor:
+    """Launch the fused kernel. Inputs are validated and broadcast by the caller.
+
+    ``q, k`` are ``(..., L, dk)`` and ``(..., S, dk)`` raw inputs (or precomputed features
+    with ``feature="identity"``), ``v`` is ``(..., S, dv)``; all share the leading shape.
+    The output has ``v``'s dtype. ``precision`` is the ``tl.dot`` input precision: ``"ieee"``
+    (exact float32 products; the default for float32 inputs) or ``"tf32"`` (tensor cores;
+    the default for float16/bfloat16 inputs, whose own rounding is coarser than TF32's).
+    """
+    if not HAS_TRITON:
+        raise ImportError("backend='triton' needs the triton package (pip install triton)")
+    if precision is None:
+        precision = "ieee" if q.dtype == torch.float32 and v.dtype == torch.float32 else "tf32"
+    if precision not in ("ieee", "tf32"):
+        raise ValueError(f"precision must be 'ieee' or 'tf32', got {precision!r}")
+    lead = v.shape[:-2]
+    lq, dk = q.shape[-2:]
+    lk, dv = v.shape[-2:]
+    out = torch.empty(*lead, lq, dv, dtype=v.dtype, device=v.device)
+    if out.numel() == 0:
+        return out
+    (q4, batch, heads, sq), (k4, _, _, sk), (v4, _, _, sv), (o4, _, _, so) = (
+        _heads_view(x) for x in (q, k, v, out))
+    block_d = max(16, triton.next_power_of_2(dk))
+    block_v = min(64 if block_d <= 128 else 32, max(16, triton.next_power_of_2(dv)))
+    grid = (batch * heads, triton.cdiv(dv, block_v))
+    _linear_attention_kernel[grid](
+        q4, k4, v4, o4, *sq, *sk, *sv, *so,
+        heads, lq, lk, dk, dv, float(eps),
+        FEATURE=FEATURES[feature], CAUSAL=bool(causal), PRECISION=precision,
+        BT=CHUNK, BD=block_d, BV=block_v,
+        num_warps=4 if block_d <= 128 else 8,
+    )
+    return out
