@@ -3,7 +3,7 @@
 Jupyter Book always loads ``sphinx_thebe``, which adds a settings script naming a CDN
 (``THEBE_JS_URL``) to every page, twice, so each page logs "Identifier 'THEBE_JS_URL' has
 already been declared". The book does not use thebe (its figures run without a kernel),
-so this extension drops thebe's scripts and stylesheet from every page.
+so this extension drops thebe's scripts, stylesheet and inert page configuration.
 
 After the build it scans the written HTML for anything that would make the browser fetch
 a file from outside the site (a script, stylesheet, image, font or iframe with an
@@ -31,6 +31,8 @@ _LOADING = re.compile(
     re.IGNORECASE,
 )
 
+_THEBE_CONFIG = re.compile(r'\s*<script type="text/x-thebe-config">.*?</script>', re.DOTALL)
+
 
 def _is_thebe(asset) -> bool:
     filename = getattr(asset, "filename", None) or ""
@@ -42,6 +44,8 @@ def drop_thebe(app, pagename, templatename, context, doctree):
     for key in ("script_files", "css_files"):
         if key in context:
             context[key] = [asset for asset in context[key] if not _is_thebe(asset)]
+    if "body" in context:
+        context["body"] = _THEBE_CONFIG.sub("", context["body"])
 
 
 def external_loads(html: str) -> list[str]:

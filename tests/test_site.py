@@ -1,0 +1,374 @@
+"""The built website in a real browser: Debian's headless Chromium driven by Playwright.
+
+``make book`` writes the site to ``_build/html``; these tests serve it on 127.0.0.1, block
+(and count) every request that would leave the site, and check every page: nothing
+fetched from outside, no console errors, mathematics typeset, every image loaded and
+described, every interactive figure redrawn when its controls move, no sideways scrolling
+at phone width, a download button on every chapter. Full-page screenshots at desktop and
+phone width land in ``_build/screenshots/`` for a person to look at.
+
+New chapters are checked automatically: the pages are whatever the build produced.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import torch
+
+from kernelnotes import gaussian, nadaraya_watson
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+# KERNELNOTES_SITE points the checks at a site built elsewhere (default: `make book`'s).
+SITE = Path(os.environ.get("KERNELNOTES_SITE", ROOT / "_build" / "html")).resolve()
+SHOTS = SITE.parent / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", "--disable-default-apps",
+               "--disable-extensions", "--mute-audio"]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+NOT_PAGES = {"_static", "_sources", "_images", "_sphinx_design_static"}
+
+
+def site_pages() -> list[str]:
+    if not SITE.is_dir():
+        return []
+    return sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html")
+                  if not NOT_PAGES.intersection(p.relative_to(SITE).parts))
+
+
+PAGES = site_pages()
+MISSING = f"{SITE} is missing: build the book first (`make book`, or `make test` does it)"
+
+
+def test_the_site_was_built():
+    assert (SITE / "index.html").is_file(), MISSING
+    assert any(p.startswith("book/") for p in PAGES), f"no chapter pages under {SITE}/book"
+
+
+# --- fixtures: a local server and one browser for the whole module -----------------------
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Serve ``directory`` (default: the built site) on 127.0.0.1 from a thread."""
+    servers = []
+
+    def start(directory=SITE) -> str:
+        handler = functools.partial(_QuietHandler, directory=str(directory))
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_port}/"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`make test` runs "
+                    f"`make chromium`, which does it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """One browser context whose requests outside ``base`` are blocked and recorded, with
+    the console errors, failed loads and HTTP errors it saw."""
+
+    def __init__(self, browser, base: str, viewport: dict):
+        self.base = base
+        self.outside, self.errors, self.broken = [], [], []
+        self.context = browser.new_context(viewport=viewport, service_workers="block")
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.base) or url.startswith(("data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def _console(self, message):
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _failed(self, request):
+        if request.url.startswith(self.base):
+            self.broken.append(f"{request.url} ({request.failure})")
+
+    def _response(self, response):
+        if response.url.startswith(self.base) and response.status >= 400:
+            self.broken.append(f"{response.url} (HTTP {response.status})")
+
+    def open(self, path: str):
+        self.page.goto(self.base + path, wait_until="networkidle")
+        # MathJax typesets after load; its startup promise settles when it is done.
+        self.page.evaluate("""async () => {
+            if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+                await MathJax.startup.promise;
+            }
+        }""")
+        return self.page
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    visits = []
+
+    def make(viewport=DESKTOP, directory=SITE):
+        v = Visit(browser, server(directory), viewport)
+        visits.append(v)
+        return v
+
+    yield make
+    for v in visits:
+        v.close()
+
+
+# --- what every page must satisfy -------------------------------------------------------
+
+RAW_MATH = re.compile(r"\$\$|\\\(|\\\[|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
+
+PAGE_TEXT_OUTSIDE_CODE = """() => {
+    const copy = document.body.cloneNode(true);
+    copy.querySelectorAll("pre, code, script, style, textarea, mjx-container, .kn-data")
+        .forEach(e => e.remove());
+    return copy.textContent;
+}"""
+
+IMAGES = """async () => {
+    window.scrollTo(0, document.body.scrollHeight);
+    const images = Array.from(document.images);
+    images.forEach(img => { img.loading = "eager"; });
+    await Promise.all(images.map(img => img.complete ? null :
+        new Promise(done => { img.addEventListener("load", done);
+                              img.addEventListener("error", done); })));
+    window.scrollTo(0, 0);
+    return images.map(img => ({src: img.getAttribute("src"), width: img.naturalWidth,
+                               alt: (img.getAttribute("alt") || "").trim()}));
+}"""
+
+
+def math_problems(page) -> list[str]:
+    problems = []
+    untypeset = page.evaluate("""() => Array.from(document.querySelectorAll(".math"))
+        .filter(e => !e.querySelector("mjx-container")).length""")
+    if untypeset:
+        problems.append(f"{untypeset} formulas not typeset by MathJax")
+    if page.locator("mjx-merror").count():
+        problems.append(f"{page.locator('mjx-merror').count()} TeX errors (mjx-merror)")
+    raw = RAW_MATH.findall(page.evaluate(PAGE_TEXT_OUTSIDE_CODE))
+    if raw:
+        problems.append(f"raw TeX left in the text: {raw[:3]}")
+    return problems
+
+
+def image_problems(page) -> list[str]:
+    problems = []
+    for image in page.evaluate(IMAGES):
+        if image["width"] == 0:
+            problems.append(f"image did not load: {image['src']}")
+        if not image["alt"]:
+            problems.append(f"image without alt text: {image['src']}")
+    return problems
+
+
+def canvas_pixels(page, explorer) -> str:
+    return explorer.locator("canvas").evaluate("c => c.toDataURL()")
+
+
+def explorer_problems(page) -> list[str]:
+    """Move every control of every interactive figure; the drawing must change."""
+    problems = []
+    explorers = page.locator(".kn-explorer")
+    for i in range(explorers.count()):
+        explorer = explorers.nth(i)
+        explorer.scroll_into_view_if_needed()
+        name = f"interactive figure {i + 1} ({explorer.get_attribute('data-kind')})"
+        sliders = explorer.locator("input[type=range]")
+        if sliders.count() == 0:
+            problems.append(f"{name} has no slider")
+        for j in range(sliders.count()):
+            slider = sliders.nth(j)
+            before = canvas_pixels(page, explorer)
+            status = explorer.locator(".kn-status").inner_text()
+            start = slider.input_value()
+            at_max = float(start) >= float(slider.get_attribute("max"))
+            slider.focus()
+            # Keyboard, as a reader would: jump to one end (or the other if already there).
+            page.keyboard.press("Home" if at_max else "End")
+            if slider.input_value() == start:
+                problems.append(f"{name}: slider {slider.get_attribute('name')} did not move")
+            elif canvas_pixels(page, explorer) == before:
+                problems.append(f"{name}: moving {slider.get_attribute('name')} did not "
+                                f"change the drawing")
+            elif explorer.locator(".kn-status").inner_text() == status:
+                problems.append(f"{name}: the status sentence did not follow the slider")
+        if explorer.get_attribute("data-kind") == "nadaraya-watson":
+            problems += drag_problems(page, explorer, name)
+    return problems
+
+
+def drag_problems(page, explorer, name) -> list[str]:
+    """Dragging across the chart moves the query, and the page's estimate is the one
+    kernelnotes computes for the same data, query and bandwidth."""
+    canvas = explorer.locator("canvas")
+    box = canvas.bounding_box()
+    before = (canvas_pixels(page, explorer), explorer.get_attribute("data-query"))
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 0.3 * box["width"], y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.6 * box["width"], y, steps=5)
+    page.mouse.up()
+    after = (canvas_pixels(page, explorer), explorer.get_attribute("data-query"))
+    problems = []
+    if after[1] == before[1] or after[0] == before[0]:
+        problems.append(f"{name}: dragging on the chart did not move the query")
+    data = json.loads(explorer.locator(".kn-data").text_content())
+    query = float(explorer.get_attribute("data-query"))
+    bandwidth = float(explorer.get_attribute("data-bandwidth"))
+    expected, _ = nadaraya_watson(torch.tensor([[query]], dtype=torch.float64),
+                                  torch.tensor(data["x"], dtype=torch.float64)[:, None],
+                                  torch.tensor(data["y"], dtype=torch.float64), gaussian,
+                                  bandwidth=bandwidth)
+    shown = float(explorer.get_attribute("data-estimate"))
+    if abs(shown - expected.item()) > 1e-9 * max(1.0, abs(expected.item())):
+        problems.append(f"{name}: the page estimates {shown} at x = {query}, "
+                        f"kernelnotes {expected.item()}")
+    return problems
+
+
+def shot_name(path: str, kind: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS / f"{path.removesuffix('.html').replace('/', '__')}--{kind}.png"
+
+
+@pytest.mark.parametrize("path", PAGES or ["<no site>"])
+def test_page(visit, path):
+    assert PAGES, MISSING
+    desktop = visit(DESKTOP)
+    page = desktop.open(path)
+    problems = math_problems(page) + image_problems(page)
+    page.screenshot(path=shot_name(path, "desktop"), full_page=True)
+    problems += explorer_problems(page)
+
+    phone = visit(PHONE)
+    page = phone.open(path)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    if overflow > 1:
+        problems.append(f"at phone width the page scrolls sideways by {overflow}px")
+    page.screenshot(path=shot_name(path, "phone"), full_page=True)
+
+    for v, where in [(desktop, "desktop"), (phone, "phone")]:
+        problems += [f"{where}: request left the site: {url}" for url in v.outside]
+        problems += [f"{where}: console error: {text}" for text in v.errors]
+        problems += [f"{where}: missing file: {url}" for url in v.broken]
+    assert not problems, f"{path}:\n  " + "\n  ".join(dict.fromkeys(problems))
+
+
+# --- site-wide features -----------------------------------------------------------------
+
+CHAPTERS = [p for p in PAGES if (SITE / "_sources" / p).with_suffix(".ipynb").is_file()]
+
+
+@pytest.mark.parametrize("path", CHAPTERS or ["<no chapters>"])
+def test_every_chapter_offers_its_notebook_for_download(path):
+    assert CHAPTERS, f"no notebook chapters in the built site ({MISSING})"
+    html = (SITE / path).read_text(encoding="utf-8")
+    links = re.findall(r'<a href="([^"]+\.ipynb)"[^>]*download-source', html)
+    assert links, f"{path} has no download-notebook button"
+    target = (SITE / path).parent / urlsplit(links[0]).path
+    assert target.resolve().is_file(), f"{path}: download link {links[0]} leads nowhere"
+
+
+def test_offline_search_finds_the_chapters(visit):
+    assert PAGES, MISSING
+    v = visit(DESKTOP)
+    page = v.open("search.html?q=Nadaraya")
+    page.wait_for_selector("#search-results li", timeout=20_000)
+    hits = page.locator("#search-results li a").evaluate_all("as => as.map(a => a.href)")
+    assert any("nadaraya" in h.lower() for h in hits), hits
+    assert not v.outside and not v.errors, (v.outside, v.errors)
+
+
+def test_citations_resolve_to_the_references_page():
+    assert PAGES, MISSING
+    references = (SITE / "book" / "references.html").read_text(encoding="utf-8")
+    anchors = set(re.findall(r'id="([^"]+)"', references))
+    cited = 0
+    for path in PAGES:
+        html = (SITE / path).read_text(encoding="utf-8")
+        for target in re.findall(r'href="(?:\.\./)*(?:book/)?references\.html#([^"]+)"', html):
+            cited += 1
+            assert target in anchors, f"{path} cites #{target}, absent from the references"
+    assert cited, "no page cites a work on the references page"
+
+
+def test_execution_statistics_list_every_notebook():
+    assert PAGES, MISSING
+    about = (SITE / "book" / "about.html").read_text(encoding="utf-8")
+    for chapter in CHAPTERS:
+        assert chapter.removesuffix(".html") in about, f"{chapter} missing from the table"
+
+
+# --- the explorers on their own page: what a live notebook shows ------------------------
+
+def test_explorer_outputs_work_on_a_bare_page(visit, tmp_path):
+    """Both explorers displayed in a plain HTML page (no book, no theme): what JupyterLab
+    shows for a trusted output. Each must draw, respond, and agree with Python."""
+    from kernelnotes.interactive import KernelSectionsExplorer, NadarayaWatsonExplorer
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(25, generator=g, dtype=torch.float64)
+    nw = NadarayaWatsonExplorer(x, torch.cos(6 * x), bandwidth=0.05)
+    sections = KernelSectionsExplorer(lambda t: t * (1 - t), torch.linspace(0, 1, 7))
+    (tmp_path / "index.html").write_text(
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>t</title></head>"
+        f"<body>{nw._repr_html_()}{sections._repr_html_()}</body></html>", encoding="utf-8")
+    v = visit(PHONE, directory=tmp_path)
+    page = v.open("index.html")
+    assert page.locator(".kn-explorer canvas").count() == 2
+    problems = explorer_problems(page)
+    assert not problems and not v.errors and not v.outside, (problems, v.errors, v.outside)
+    # Wherever the keys and the drag left the query, the page agrees with Python.
+    root = page.locator(".kn-explorer").first
+    query = float(root.get_attribute("data-query"))
+    bandwidth = float(root.get_attribute("data-bandwidth"))
+    expected = nw.predict(query, bandwidth).item()
+    assert float(root.get_attribute("data-estimate")) == pytest.approx(expected, abs=1e-12)
+    width = float(page.locator(".kn-explorer").nth(1).get_attribute("data-width"))
+    assert width == sections.widths[-1].item()
