@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book lab test lint bench clean
+.PHONY: setup book lab test lint bench clean chromium
 
 setup: $(STAMP)
 
@@ -32,9 +32,21 @@ lab: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# The browser check of the site (tests/test_site.py) drives Debian's headless Chromium:
+# installed here where it is missing (CI runs as root on a fresh machine).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "$(CHROMIUM) is missing: run 'sudo apt-get install chromium' (tests/test_site.py needs it)"; \
+	    exit 1; \
+	  fi; }
+
 # Lint, build the book, then one pytest run: unit tests, strict nbval over every
 # notebook, and the checks of the built site.
-test: setup
+test: setup chromium
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory book
 	$(BIN)/python -m pytest tests book --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
