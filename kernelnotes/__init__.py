@@ -16,6 +16,7 @@ from .heads import (
     previous_token_head,
     residual_stream,
 )
+from .interactive import KernelSectionsExplorer, NadarayaWatsonExplorer
 from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
 from .linear import FavorFeatures, LinearAttention, linear_attention
 from .mlp import (
@@ -50,7 +51,9 @@ __all__ = [
     "MLP",
     "FavorFeatures",
     "KernelRidge",
+    "KernelSectionsExplorer",
     "LinearAttention",
+    "NadarayaWatsonExplorer",
     "ToyModel",
     "YatLayer",
     "__version__",
