@@ -255,7 +255,7 @@ class NadarayaWatsonExplorer:
             "ylim": _round(ylim),
             "bell": _round([floor, 0.3 * y_span]),
             "xticks": nice_ticks(*self.domain),
-            "yticks": nice_ticks(y_lo, y_hi + 0.15 * y_span, 5),
+            "yticks": nice_ticks(y_lo, y_hi + 0.15 * y_span, 7),
             "colors": {"kernel": KERNEL_COLOR, "curve": CURVE_COLOR, "data": DATA_COLOR},
         }
 
@@ -406,7 +406,7 @@ class KernelSectionsExplorer:
             "domain": _round(self.domain),
             "ylim": _round([lo - pad, hi + pad]),
             "xticks": nice_ticks(*self.domain),
-            "yticks": nice_ticks(lo - pad, hi + pad, 5),
+            "yticks": nice_ticks(lo - pad, hi + pad, 7),
             "colors": {"sum": KERNEL_COLOR, "section": SECTION_COLOR, "target": TARGET_COLOR},
         }
 
