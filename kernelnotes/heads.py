@@ -83,6 +83,8 @@ def residual_stream(tokens, vocab_size: int, max_len: int | None = None,
     n = tokens.shape[-1]
     omega = _omega(n, max_len)
     dtype = torch.get_default_dtype() if dtype is None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
     embed = torch.nn.functional.one_hot(tokens, vocab_size).to(dtype)
     previous = torch.zeros_like(embed)
     previous[..., 1:, :] = embed[..., :-1, :]

@@ -155,6 +155,7 @@ def test_previous_token_sharpness_is_the_logit_gap_to_the_neighbours():
         (lambda: positional_head([0, 1], 2, decay=float("inf")), ValueError, "decay"),
         (lambda: previous_token_head([0, 1], 2, sharpness=-1), ValueError, "sharpness"),
         (lambda: induction_head([0, 1], 2, sharpness=0), ValueError, "sharpness"),
+        (lambda: residual_stream([0, 1], 2, dtype=torch.int64), TypeError, "dtype"),
     ],
 )
 def test_heads_reject_bad_input(call, error, match):
