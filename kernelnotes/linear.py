@@ -367,6 +367,8 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
                          f"{q.shape[-2]} and k with {k.shape[-2]} positions")
     lead = broadcast_batch({"q": q.shape, "k": k.shape, "v": v.shape}, trailing=2)
     q, k, v = (x.expand(*lead, *x.shape[-2:]) for x in (q, k, v))
+    if q.shape[-2] == 0 or k.shape[-2] == 0:  # no queries, or no keys: every sum is 0
+        return (v.sum(-2, keepdim=True) * 0).expand(*lead, q.shape[-2], v.shape[-1])
 
     fq = fk = None
     if name is None:  # the features are needed by every backend, Triton included

@@ -448,3 +448,12 @@ def test_triton_backend_refuses_what_it_cannot_run(monkeypatch):
     monkeypatch.setattr(lt, "HAS_TRITON", False)
     with pytest.raises(ImportError, match="triton"):
         linear_attention(q.float(), k.float(), v.float(), backend="triton")
+
+
+@pytest.mark.parametrize("seq_q, seq_k", [(0, 5), (5, 0), (0, 0)])
+def test_empty_sequences(seq_q, seq_k):
+    q, k, v = random_qkv(31, seq_q, 4, 3, lk=seq_k)
+    for backend in ("auto", *TORCH_BACKENDS):
+        for causal in (False, True) if seq_q == seq_k else (False,):
+            out = linear_attention(q, k, v, causal=causal, backend=backend)
+            assert out.shape == (2, 3, seq_q, 3) and not out.any()
