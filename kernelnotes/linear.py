@@ -143,7 +143,9 @@ class FavorFeatures(nn.Module):
         ``is_query`` picks the stabiliser, a constant subtracted from the exponent before
         ``exp`` so nothing overflows: per row for queries (it cancels between numerator and
         denominator of each output), one per sequence for keys (it scales every key alike).
-        ``None`` applies none: the plain unbiased estimator.
+        ``None`` applies none: the plain unbiased estimator. Both constants cancel exactly
+        in attention except through ``eps``; for causal attention the key constant is taken
+        over the whole sequence, so later keys can reach earlier outputs only that way.
         """
         if x.shape[-1] != self.dim:
             raise ValueError(f"feature_map: FavorFeatures(dim={self.dim}) got inputs whose "
