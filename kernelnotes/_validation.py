@@ -38,21 +38,6 @@ def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Te
     return tensor
 
 
-def check_positive(value, name: str) -> float:
-    """``value`` as a float, or a ValueError if it is not a finite positive number."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"{name} must be a positive scalar, got a tensor of shape "
-                             f"{tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a positive number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value}")
-    return value
-
-
 def check_finite(value, name: str) -> float:
     """``value`` as a float, or a ValueError if it is not a finite real scalar.
 
@@ -68,6 +53,14 @@ def check_finite(value, name: str) -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_positive(value, name: str) -> float:
+    """``value`` as a float, or a ValueError if it is not a finite positive number."""
+    value = check_finite(value, name)
+    if value <= 0:
+        raise ValueError(f"{name} must be a finite positive number, got {value}")
     return value
 
 

@@ -88,10 +88,7 @@ def polynomial(x, y, b=1.0, degree=2) -> torch.Tensor:
     x, y = _pair(x, y)
     if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
         raise ValueError(f"degree must be a positive integer, got {degree!r}")
-    if isinstance(b, torch.Tensor):
-        b = b.item()
-    if not math.isfinite(b):
-        raise ValueError(f"b must be finite, got {b}")
+    b = check_finite(b, "b")
     return (x @ y.mT + b) ** degree
 
 
