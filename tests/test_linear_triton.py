@@ -7,6 +7,11 @@ same tests run on the GPU, and the CUDA-only tests below add the full grid of le
 head dims in float32, float16 and bfloat16. Command: see benchmarks/README.md.
 """
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
@@ -156,6 +161,44 @@ def test_triton_float16_long_sequence_sums_stay_finite():
         ref = linear_attention(q.double(), k.double(), v.double(), causal=causal,
                                backend="torch")
         assert rel_err(out, ref) < TOL[torch.float16]
+
+
+# The interpreter does not compile the kernel. This compiles it for an H100 (sm_90), with
+# the installed Triton and its bundled ptxas, in a process without TRITON_INTERPRET: type or
+# layout errors that only the compiler sees fail here, in CI, without a GPU.
+AHEAD_OF_TIME = textwrap.dedent("""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from kernelnotes import linear_triton as lt
+
+    kernel = lt._linear_attention_kernel
+    for dtype, feature, causal, precision, block_d in [
+            ("fp16", 1, True, "tf32", 64), ("fp32", 2, True, "ieee", 128),
+            ("bf16", 0, False, "tf32", 256)]:
+        block_t, block_v = lt._blocks(block_d, causal, precision)
+        constants = {"FEATURE": feature, "CAUSAL": causal, "PRECISION": precision,
+                     "BT": block_t, "BD": block_d, "BV": block_v}
+        signature = {name: "constexpr" if name in constants
+                     else "*" + dtype if name in ("Q", "K", "V", "O")
+                     else "fp32" if name == "eps"
+                     else "i64" if name.startswith("s") else "i32"
+                     for name in kernel.arg_names}
+        triton.compile(ASTSource(kernel, signature, constants),
+                       target=GPUTarget("cuda", 90, 32),
+                       options={"num_warps": 8, "num_stages": 2})
+    print("compiled")
+""")
+
+
+@pytest.mark.skipif(DEVICE == "cuda", reason="on a GPU the kernels are compiled and run")
+def test_kernel_compiles_for_an_h100():
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 notice
+    result = subprocess.run([sys.executable, "-c", AHEAD_OF_TIME], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "compiled" in result.stdout, result.stderr[-3000:]
 
 
 # --- CUDA only --------------------------------------------------------------------------------
