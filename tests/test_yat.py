@@ -55,7 +55,9 @@ def test_yat_batched_and_numpy():
 def test_yat_gram_is_symmetric_and_psd_for_nonnegative_b(n, d, seed, b, eps, scale):
     x = points(seed, n, d, scale)
     K = yat(x, x, b, eps)
-    torch.testing.assert_close(K, K.mT, rtol=1e-13, atol=0)
+    # Entries where w.x + b nearly cancels carry little relative precision: compare
+    # against the matrix's scale, not entry by entry.
+    torch.testing.assert_close(K, K.mT, rtol=0, atol=1e-13 * K.abs().max().item())
     assert is_psd(K)
 
 
