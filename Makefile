@@ -45,11 +45,13 @@ chromium:
 	  fi; }
 
 # Lint, build the book, then one pytest run: unit tests, strict nbval over every
-# notebook, and the checks of the built site.
+# notebook, and the checks of the built site. Two workers, each taking whole files
+# (a notebook's cells must run in order in one kernel).
 test: setup chromium
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory book
-	$(BIN)/python -m pytest tests book --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests book \
+	    --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: setup
 	$(BIN)/python benchmarks/linear_attention.py
