@@ -26,8 +26,9 @@ book: setup
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
+# JupyterLab refuses to run as root unless told to (containers and CI machines run as root).
 lab: setup
-	$(BIN)/jupyter lab book/
+	$(BIN)/jupyter lab book/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: setup
 	$(BIN)/ruff check .
