@@ -47,7 +47,11 @@ def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
         if not isinstance(tokens, (np.ndarray, list, tuple)):
             raise TypeError(f"tokens must be a torch.Tensor or numpy array of integer ids, "
                             f"got {type(tokens).__name__}")
-        tokens = torch.as_tensor(np.asarray(tokens))
+        try:
+            tokens = torch.as_tensor(np.asarray(tokens))
+        except ValueError as error:  # ragged nested lists
+            raise ValueError(f"tokens must be a rectangular array of token ids: "
+                             f"{error}") from None
     if tokens.dim() < 1 or tokens.numel() == 0:
         raise ValueError(f"tokens must have shape (..., n) with n >= 1, got "
                          f"{tuple(tokens.shape)}")

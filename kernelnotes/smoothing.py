@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import as_tensor, check_min_dims
+from ._validation import (
+    as_tensor,
+    broadcast_batch,
+    check_min_dims,
+    check_same_dtype,
+    check_same_last_dim,
+)
 
 __all__ = ["nadaraya_watson"]
 
@@ -16,8 +22,9 @@ def nadaraya_watson(x_query, x_train, y_train, kernel, *, mask=None, **kernel_pa
     ----------
     x_query : ``(..., n, d)`` query points (the attention queries).
     x_train : ``(..., m, d)`` training inputs (the keys).
-    y_train : ``(..., m, p)`` training targets (the values); ``(..., m)`` is read as p = 1
-        and the prediction then has shape ``(..., n)``.
+    y_train : ``(..., m, p)`` training targets (the values). With fewer axes than
+        ``x_train``, ``(..., m)``, it holds one scalar per point (p = 1) and the prediction
+        then has shape ``(..., n)``.
     kernel : callable ``kernel(x, y, **kernel_params)`` returning the ``(..., n, m)`` Gram
         matrix, such as :func:`kernelnotes.kernels.gaussian`. Kernels that provide
         ``kernel.log_gram`` are normalised in log space, which cannot overflow.
@@ -34,7 +41,12 @@ def nadaraya_watson(x_query, x_train, y_train, kernel, *, mask=None, **kernel_pa
     y_train = as_tensor(y_train, "y_train", like=x_query)
     if not callable(kernel):
         raise TypeError(f"kernel must be callable, got {type(kernel).__name__}")
+    check_min_dims(x_query, "x_query", 2, "(..., n, d)")
     check_min_dims(x_train, "x_train", 2, "(..., m, d)")
+    check_min_dims(y_train, "y_train", 1, "(..., m, p) or (..., m)")
+    check_same_last_dim(x_query, x_train, ("x_query", "x_train"))
+    check_same_dtype((x_query, "x_query"), (x_train, "x_train"), (y_train, "y_train"))
+    # y_train with fewer axes than x_train holds one scalar target per training point
     vector_targets = y_train.dim() >= x_train.dim()
     targets = y_train if vector_targets else y_train[..., None]
     if targets.shape[-2] != x_train.shape[-2]:
@@ -42,6 +54,8 @@ def nadaraya_watson(x_query, x_train, y_train, kernel, *, mask=None, **kernel_pa
             f"y_train must have one target per training point: x_train has "
             f"{x_train.shape[-2]} points, y_train has {targets.shape[-2]}"
         )
+    broadcast_batch({"x_query": x_query.shape, "x_train": x_train.shape,
+                     "y_train": targets.shape}, trailing=2)
 
     log_gram = getattr(kernel, "log_gram", None)
     scores = (log_gram or kernel)(x_query, x_train, **kernel_params)
@@ -49,6 +63,11 @@ def nadaraya_watson(x_query, x_train, y_train, kernel, *, mask=None, **kernel_pa
         mask = torch.as_tensor(mask, device=scores.device)
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be boolean, got {mask.dtype}")
+        try:
+            mask = mask.expand(scores.shape)
+        except RuntimeError:
+            raise ValueError(f"mask must have shape (..., n, m) = {tuple(scores.shape)} "
+                             f"or broadcast to it, got {tuple(mask.shape)}") from None
         if not mask.any(-1).all():
             raise ValueError("mask removes every training point for some query")
         fill = float("-inf") if log_gram else 0.0

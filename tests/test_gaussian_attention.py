@@ -4,7 +4,9 @@ Identity 1: for unit-length queries and keys, softmax weights equal Gaussian
 Nadaraya-Watson weights with bandwidth sqrt(t), t = 1/scale.
 Identity 2: for any queries and keys, the Gaussian smoother re-weighted by exp(|k|^2 / (2t))
 per key is softmax attention.
-Tolerances: 1e-12 in float64 and 1e-5 in float32 (inputs of order 1, |scores| below ~20).
+Tolerances: 1e-12 in float64 and 1e-5 in float32 (inputs of order 1, |scores| below ~20);
+the key-norm correction adds terms |k|^2 / 2t that reach ~150 here, so its float32
+tolerance is scaled by that size (rounding of the log-weights).
 """
 
 import math
@@ -81,8 +83,12 @@ def test_key_norm_correction_recovers_softmax_for_any_keys(case, dtype):
     out_s, w_s = softmax_attention(q, k, v, causal=causal, scale=scale)
     out_g, w_g = gaussian_attention(q, k, v, causal=causal, scale=scale,
                                     key_norm_correction=True)
-    torch.testing.assert_close(w_g, w_s, rtol=0, atol=TOL[dtype])
-    torch.testing.assert_close(out_g, out_s, rtol=0, atol=TOL[dtype])
+    t = math.sqrt(q.shape[-1]) if scale is None else 1 / scale
+    size = (q * q).sum(-1).amax().item() + (k * k).sum(-1).amax().item()
+    tol = TOL[dtype] * max(1.0, size / t)
+    torch.testing.assert_close(w_g, w_s, rtol=0, atol=tol)
+    out_tol = tol * max(1.0, v.abs().amax().item())
+    torch.testing.assert_close(out_g, out_s, rtol=0, atol=out_tol)
 
 
 @settings(max_examples=40, deadline=None)

@@ -83,3 +83,35 @@ def test_bad_input():
         nadaraya_watson(x, x, torch.zeros(3), gaussian, bandwidth=1.0, mask=torch.ones(3, 3))
     with pytest.raises(ValueError, match="bandwidth"):
         nadaraya_watson(x, x, torch.zeros(3), gaussian, bandwidth=-2.0)
+
+
+def test_bad_shapes_and_dtypes_name_the_argument():
+    x = torch.zeros(3, 2, dtype=F64)
+    y = torch.zeros(3, dtype=F64)
+    with pytest.raises(ValueError, match="x_query and x_train"):
+        nadaraya_watson(torch.zeros(3, 4, dtype=F64), x, y, gaussian, bandwidth=1.0)
+    with pytest.raises(ValueError, match="x_query must have shape"):
+        nadaraya_watson(torch.zeros(3, dtype=F64), x, y, gaussian, bandwidth=1.0)
+    with pytest.raises(ValueError, match="y_train must have shape"):
+        nadaraya_watson(x, x, torch.tensor(1.0, dtype=F64), gaussian, bandwidth=1.0)
+    with pytest.raises(TypeError, match=r"y_train=torch\.float32"):
+        nadaraya_watson(x, x, torch.zeros(3), gaussian, bandwidth=1.0)
+    # batched inputs with unbatched scalar targets of the wrong batch shape
+    xb = torch.zeros(2, 3, 2, dtype=F64)
+    with pytest.raises(ValueError, match="y_train"):
+        nadaraya_watson(xb, xb, torch.zeros(4, 3, dtype=F64), gaussian, bandwidth=1.0)
+    with pytest.raises(ValueError, match="mask must have shape"):
+        nadaraya_watson(x, x, y, gaussian, bandwidth=1.0,
+                        mask=torch.ones(2, 3, dtype=torch.bool))
+
+
+def test_mask_broadcasts_over_queries_and_batches():
+    g = torch.Generator().manual_seed(0)
+    xq = torch.randn(2, 4, 2, generator=g, dtype=F64)
+    xt = torch.randn(2, 5, 2, generator=g, dtype=F64)
+    yt = torch.randn(2, 5, 3, generator=g, dtype=F64)
+    keep = torch.tensor([True, False, True, True, False])
+    pred, w = nadaraya_watson(xq, xt, yt, gaussian, mask=keep, bandwidth=1.0)
+    ref, _ = nadaraya_watson(xq, xt[:, keep], yt[:, keep], gaussian, bandwidth=1.0)
+    assert (w[..., ~keep] == 0).all()
+    torch.testing.assert_close(pred, ref, rtol=0, atol=1e-12)
