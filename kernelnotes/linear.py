@@ -331,7 +331,12 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
 
     ``out_i = sum_j phi(q_i).phi(k_j) v_j / (sum_j phi(q_i).phi(k_j) + eps)``, the sums over
     ``j <= i`` when ``causal``. Shapes follow
-    :func:`torch.nn.functional.scaled_dot_product_attention`.
+    :func:`torch.nn.functional.scaled_dot_product_attention`, but there is no ``scale``:
+    the feature map sees ``q`` and ``k`` as given (scale them first if you want to).
+
+    Dtypes: float16 and bfloat16 inputs are computed in float32 (features, sums and
+    products) and the output is rounded back; float64 stays float64.
+    Gradients flow through every backend. Inputs and output are on the inputs' device.
 
     Parameters
     ----------
@@ -347,17 +352,32 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
         or any callable mapping ``(..., n, dk)`` to non-negative ``(..., n, m)``; it is
         called on float32 (float64) inputs. Different maps are different kernels.
     causal : bool
-        Query ``i`` sees keys ``0..i`` only (needs ``L == S``).
+        Query ``i`` sees keys ``0..i`` only. Needs ``L == S``: for ``L != S``
+        ``scaled_dot_product_attention`` aligns the mask to the top left (query ``i`` sees
+        keys ``0..i`` of ``S``), which is rarely what a decoder wants; here it is an error.
     eps : float
         Added to each denominator, so a row whose weights are all zero returns 0, not NaN.
     backend : str
         ``"auto"``, ``"torch"``, ``"triton"``, ``"quadratic"`` or ``"recurrent"`` (module
-        docstring). The Triton forward is paired with a backward that recomputes the output
-        with the torch backend and differentiates it.
+        docstring). ``"triton"`` needs CUDA tensors in float32, float16 or bfloat16 and at
+        most 256 features; on a GPU its float16/bfloat16 products use TF32 tensor cores.
+        Its forward is paired with a backward that recomputes the output with the torch
+        backend and differentiates it.
 
     Returns
     -------
     Tensor ``(batch, heads, L, dv)`` in the dtype of the inputs.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match or broadcast, ``causal`` with ``L != S``, a non-positive
+        ``eps``, an unknown backend or feature map, or a feature map whose output has the
+        wrong shape; ``backend="triton"`` on a device or size it cannot run.
+    TypeError
+        Non-floating or mixed dtypes; ``backend="triton"`` with a dtype it does not support.
+    ImportError
+        ``backend="triton"`` without the triton package.
     """
     q, k, v = _qkv(q, k, v)
     eps = check_positive(eps, "eps")
@@ -370,7 +390,9 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
     lead = broadcast_batch({"q": q.shape, "k": k.shape, "v": v.shape}, trailing=2)
     q, k, v = (x.expand(*lead, *x.shape[-2:]) for x in (q, k, v))
     if q.shape[-2] == 0 or k.shape[-2] == 0:  # no queries, or no keys: every sum is 0
-        return (v.sum(-2, keepdim=True) * 0).expand(*lead, q.shape[-2], v.shape[-1])
+        # (a real tensor, not an expanded view, so the caller may write to it in place)
+        zero = v.sum(-2, keepdim=True) * 0  # keeps the graph: gradients are zeros, not None
+        return zero.expand(*lead, q.shape[-2], v.shape[-1]).contiguous()
 
     fq = fk = None
     if name is None:  # the features are needed by every backend, Triton included

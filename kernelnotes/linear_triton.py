@@ -169,16 +169,35 @@ def _heads_view(x: torch.Tensor) -> tuple[torch.Tensor, int, int, tuple[int, int
 def linear_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                             feature: str, causal: bool, eps: float,
                             precision: str | None = None) -> torch.Tensor:
-    """Launch the fused kernel. Inputs are validated and broadcast by the caller.
+    """Launch the fused kernel on inputs that :func:`~kernelnotes.linear_attention` broadcast.
 
     ``q, k`` are ``(..., L, dk)`` and ``(..., S, dk)`` raw inputs (or precomputed features
-    with ``feature="identity"``), ``v`` is ``(..., S, dv)``; all share the leading shape.
+    with ``feature="identity"``), ``v`` is ``(..., S, dv)``; all share the leading shape
+    (checked, not broadcast) and ``L == S`` when ``causal``.
     The output has ``v``'s dtype. ``precision`` is the ``tl.dot`` input precision: ``"ieee"``
     (exact float32 products; the default for float32 inputs) or ``"tf32"`` (tensor cores;
     the default for float16/bfloat16 inputs, whose own rounding is coarser than TF32's).
     """
     if not HAS_TRITON:
         raise ImportError("backend='triton' needs the triton package (pip install triton)")
+    # cheap checks: a mismatch here would make the kernel read out of bounds, not fail
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {sorted(FEATURES)}, got {feature!r}")
+    if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        raise ValueError(f"q, k and v must share their leading dims (broadcast them first), "
+                         f"got {tuple(q.shape)}, {tuple(k.shape)} and {tuple(v.shape)}")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"q, k and v must be (..., L, dk), (..., S, dk) and (..., S, dv), "
+                         f"got {tuple(q.shape)}, {tuple(k.shape)} and {tuple(v.shape)}")
+    if causal and q.shape[-2] != k.shape[-2]:
+        raise ValueError(f"causal=True needs as many queries as keys, got q with "
+                         f"{q.shape[-2]} and k with {k.shape[-2]} positions")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"q, k and v must be on one device, got {q.device}, {k.device} "
+                         f"and {v.device}")
+    if q.shape[-1] > MAX_FEATURE_DIM:
+        raise ValueError(f"q and k may have at most {MAX_FEATURE_DIM} features, "
+                         f"got {q.shape[-1]}")
     if precision is None:
         precision = "ieee" if q.dtype == torch.float32 and v.dtype == torch.float32 else "tf32"
     if precision not in ("ieee", "tf32"):

@@ -457,3 +457,4 @@ def test_empty_sequences(seq_q, seq_k):
         for causal in (False, True) if seq_q == seq_k else (False,):
             out = linear_attention(q, k, v, causal=causal, backend=backend)
             assert out.shape == (2, 3, seq_q, 3) and not out.any()
+            out += 1  # a tensor of its own, not an expanded view of one zero

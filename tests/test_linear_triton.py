@@ -114,6 +114,20 @@ def test_triton_different_query_and_key_lengths():
     check(q, k, v)
 
 
+def test_kernel_launcher_rejects_what_would_read_out_of_bounds():
+    # linear_attention broadcasts and checks first; the launcher is public, so it checks too
+    q, k, v = random_qkv(6, 10, 16, 8)
+    call = lt.linear_attention_triton
+    with pytest.raises(ValueError, match="leading dims"):
+        call(q, k[:1, :1], v[:1, :1], feature="elu+1", causal=False, eps=1e-6)
+    with pytest.raises(ValueError, match="causal"):
+        call(q[..., :5, :], k, v, feature="elu+1", causal=True, eps=1e-6)
+    with pytest.raises(ValueError, match=r"\(\.\.\., S, dv\)"):
+        call(q, k, v[..., :7, :], feature="elu+1", causal=False, eps=1e-6)
+    with pytest.raises(ValueError, match="feature"):
+        call(q, k, v, feature="softmax", causal=False, eps=1e-6)
+
+
 def grads_against_reference(inputs, **kwargs):
     """Gradients of a weighted sum of the output: Triton backend, and float64 reference."""
     grads = []
