@@ -175,7 +175,8 @@ def write(device: str, rows: list[dict], args) -> Path:
         f"- command: `python {' '.join(sys.argv)}` "
         f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
         f"- shape: batch {first['batch']}, heads {first['heads']}, head dim {first['dim']}, "
-        f"{first['dtype']}; forward only, no gradients; best of {args.repeat} calls",
+        f"{first['dtype']}; forward only, no gradients; fastest of {args.repeat + 1} calls, "
+        f"the first a warm-up ({max(1, args.repeat // 2) + 1} when one takes over 1 s)",
         "- `x_vs_sdpa`, `x_vs_softmax`: how many times faster than PyTorch SDPA and than "
         "softmax attention written out, timed in the same run",
         "",
