@@ -20,21 +20,25 @@ __all__ = [
 def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Tensor:
     """Return ``value`` as a floating-point torch tensor, accepting numpy arrays and lists.
 
-    ``like`` moves the result to that tensor's device (never its dtype: mixing dtypes
-    is the caller's decision and is rejected by :func:`check_same_dtype`).
+    With ``like``, a numpy or list input is placed on that tensor's device, and a tensor on
+    another device is an error (moving it silently would hide a copy across devices). The
+    dtype is never changed: mixing dtypes is rejected by :func:`check_same_dtype`.
     """
     if isinstance(value, torch.Tensor):
         tensor = value
+        if like is not None and tensor.device != like.device:
+            raise ValueError(f"{name} is on {tensor.device}, but the first input is on "
+                             f"{like.device}: put every input on one device")
     elif isinstance(value, (np.ndarray, list, tuple, Real)):
         tensor = torch.as_tensor(np.asarray(value))
+        if like is not None:
+            tensor = tensor.to(like.device)
     else:
         raise TypeError(
             f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}"
         )
     if not tensor.is_floating_point():
         raise TypeError(f"{name} must have a floating-point dtype, got {tensor.dtype}")
-    if like is not None and tensor.device != like.device:
-        tensor = tensor.to(like.device)
     return tensor
 
 

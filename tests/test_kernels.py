@@ -87,3 +87,10 @@ def test_bad_parameters_and_shapes_name_the_argument():
         gaussian(torch.zeros(3, 1, dtype=F64), torch.zeros(3, 1), 1.0)
     with pytest.raises(TypeError, match=r"x must be a torch\.Tensor"):
         gaussian("points", torch.zeros(3, 1), 1.0)
+
+
+def test_inputs_on_different_devices_are_rejected_by_name():
+    x = torch.zeros(3, 2)
+    y = torch.zeros(3, 2, device="meta")  # a second device that exists on every machine
+    with pytest.raises(ValueError, match="y is on meta"):
+        gaussian(x, y, 1.0)
