@@ -91,16 +91,17 @@ if HAS_TRITON:
             causal = offs_t[:, None] >= offs_t[None, :]
             for start in range(0, LQ, BT):
                 rows = start + offs_t
+                rows64 = rows.to(tl.int64)  # row offsets can pass 2**31 elements
                 mask_t = rows < LQ
                 mq = mask_t[:, None] & mask_d[None, :]
                 mk = mask_d[:, None] & mask_t[None, :]
                 mv = mask_t[:, None] & mask_v[None, :]
-                q = tl.load(q_base + rows[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
+                q = tl.load(q_base + rows64[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
                 q = _feature(q.to(tl.float32), mq, FEATURE)
                 # keys loaded transposed, (BD, BT), so no tl.trans is needed
-                kt = tl.load(k_base + offs_d[:, None] + rows[None, :] * skt, mask=mk, other=0.0)
+                kt = tl.load(k_base + offs_d[:, None] + rows64[None, :] * skt, mask=mk, other=0.0)
                 kt = _feature(kt.to(tl.float32), mk, FEATURE)
-                v = tl.load(v_base + rows[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
+                v = tl.load(v_base + rows64[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
                 v = v.to(tl.float32)
 
                 scores = tl.dot(q, kt, input_precision=PRECISION)
@@ -109,7 +110,7 @@ if HAS_TRITON:
                 num = tl.dot(q, state, num, input_precision=PRECISION)
                 den = tl.sum(scores, axis=1) + tl.sum(q * norm[None, :], axis=1) + eps
                 out = num / den[:, None]
-                tl.store(o_base + rows[:, None] * sot + offs_v[None, :],
+                tl.store(o_base + rows64[:, None] * sot + offs_v[None, :],
                          out.to(O.dtype.element_ty), mask=mv)
 
                 state = tl.dot(kt, v, state, input_precision=PRECISION)
@@ -117,24 +118,26 @@ if HAS_TRITON:
         else:
             for start in range(0, LK, BT):
                 rows = start + offs_t
+                rows64 = rows.to(tl.int64)  # row offsets can pass 2**31 elements
                 mask_t = rows < LK
                 mk = mask_d[:, None] & mask_t[None, :]
                 mv = mask_t[:, None] & mask_v[None, :]
-                kt = tl.load(k_base + offs_d[:, None] + rows[None, :] * skt, mask=mk, other=0.0)
+                kt = tl.load(k_base + offs_d[:, None] + rows64[None, :] * skt, mask=mk, other=0.0)
                 kt = _feature(kt.to(tl.float32), mk, FEATURE)
-                v = tl.load(v_base + rows[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
+                v = tl.load(v_base + rows64[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
                 state = tl.dot(kt, v.to(tl.float32), state, input_precision=PRECISION)
                 norm += tl.sum(kt, axis=1)
             for start in range(0, LQ, BT):
                 rows = start + offs_t
+                rows64 = rows.to(tl.int64)  # row offsets can pass 2**31 elements
                 mask_t = rows < LQ
                 mq = mask_t[:, None] & mask_d[None, :]
                 mo = mask_t[:, None] & mask_v[None, :]
-                q = tl.load(q_base + rows[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
+                q = tl.load(q_base + rows64[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
                 q = _feature(q.to(tl.float32), mq, FEATURE)
                 num = tl.dot(q, state, input_precision=PRECISION)
                 den = tl.sum(q * norm[None, :], axis=1) + eps
-                tl.store(o_base + rows[:, None] * sot + offs_v[None, :],
+                tl.store(o_base + rows64[:, None] * sot + offs_v[None, :],
                          (num / den[:, None]).to(O.dtype.element_ty), mask=mo)
 
 
