@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import math
 from collections import Counter
@@ -26,7 +27,7 @@ import torch
 
 from ._validation import as_tensor, check_positive
 from .kernels import gaussian
-from .plotting import CURVE_COLOR, KERNEL_COLOR
+from .plotting import CURVE_COLOR, KERNEL_COLOR, nadaraya_watson_panel
 from .rkhs import kernel_ridge
 from .smoothing import nadaraya_watson
 
@@ -274,6 +275,48 @@ class NadarayaWatsonExplorer:
         )
         return _page(uid, self.kind, self.title, self.description(), controls,
                      self.status(self.query, self.bandwidth), payload, _JS_NADARAYA_WATSON)
+
+    def widget(self):
+        """The same figure driven from Python by ipywidgets, for a live kernel.
+
+        The HTML output needs a front end that runs the scripts of trusted outputs
+        (JupyterLab, Notebook 7). Where that is not the case, this returns an ipywidgets box
+        whose sliders redraw the matplotlib version of the figure
+        (:func:`kernelnotes.plotting.nadaraya_watson_panel`) in the kernel. Its callbacks
+        are Python, so on a static page it would show nothing: the book uses the HTML form.
+        """
+        import ipywidgets as widgets
+
+        query = widgets.FloatSlider(value=self.query, min=self.domain[0], max=self.domain[1],
+                                    step=(self.domain[1] - self.domain[0]) / 400,
+                                    description="query x", continuous_update=False)
+        bandwidth = widgets.FloatLogSlider(
+            value=self.bandwidth, min=math.log10(self.bandwidth_range[0]),
+            max=math.log10(self.bandwidth_range[1]), step=0.01, description="bandwidth h",
+            continuous_update=False)
+        image = widgets.Image(format="png")
+        status = widgets.Label()
+
+        def redraw(_change=None):
+            image.value = self.panel_png(query.value, bandwidth.value)
+            status.value = self.status(query.value, bandwidth.value)
+
+        query.observe(redraw, names="value")
+        bandwidth.observe(redraw, names="value")
+        redraw()
+        return widgets.VBox([widgets.HBox([query, bandwidth]), image, status])
+
+    def panel_png(self, query: float, bandwidth: float, *, dpi: int = 90) -> bytes:
+        """The matplotlib figure for one state, as PNG bytes (used by :meth:`widget`)."""
+        from matplotlib.figure import Figure  # no pyplot: no global figure state
+
+        fig = Figure(figsize=(7, 3.6), layout="tight")
+        ax = fig.subplots()
+        nadaraya_watson_panel(ax, self.x_train, self.y_train, query, bandwidth)
+        ax.set_xlim(*self.domain)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue()
 
     def __repr__(self) -> str:
         return (f"NadarayaWatsonExplorer(n={self.x_train.numel()}, "

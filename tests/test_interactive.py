@@ -279,3 +279,18 @@ def test_sections_reject_a_width_index_off_the_slider():
     explorer = KernelSectionsExplorer(wave, torch.linspace(0.05, 0.95, 10))
     with pytest.raises(ValueError, match="width_index"):
         explorer.sections(torch.zeros(3, dtype=F64), 99)
+
+
+def test_nadaraya_watson_widget_redraws_from_python_when_a_slider_moves():
+    x = torch.linspace(0, 5, 25, dtype=torch.float64)
+    explorer = NadarayaWatsonExplorer(x, torch.sin(x), bandwidth=0.4, query=1.0)
+    box = explorer.widget()
+    (query, bandwidth), image, status = box.children[0].children, *box.children[1:]
+    assert bytes(image.value).startswith(b"\x89PNG")
+    assert status.value == explorer.status(1.0, 0.4)
+    before = bytes(image.value)
+    query.value = 3.0
+    assert bytes(image.value) != before
+    assert status.value == explorer.status(3.0, 0.4)
+    bandwidth.value = 1.0
+    assert status.value == explorer.status(3.0, 1.0)
