@@ -62,6 +62,36 @@ if HAS_TRITON:
         return tl.where(valid, x, 0.0)
 
     @triton.jit
+    def _load_features(base, rows, n, stride_t, offs_d, mask_d, FEATURE: tl.constexpr):
+        """phi of one block of rows, ``(BT, BD)`` float32; rows past ``n`` and padding are 0.
+
+        Row offsets are int64: a head slice can pass 2**31 elements.
+        """
+        mask = (rows < n)[:, None] & mask_d[None, :]
+        x = tl.load(base + rows.to(tl.int64)[:, None] * stride_t + offs_d[None, :], mask=mask,
+                    other=0.0)
+        return _feature(x.to(tl.float32), mask, FEATURE)
+
+    @triton.jit
+    def _load_keys_values(k_base, v_base, rows, n, skt, svt, offs_d, mask_d, offs_v, mask_v,
+                          FEATURE: tl.constexpr):
+        """``phi(K_c)^T`` as ``(BD, BT)`` (loaded transposed, so no ``tl.trans``) and ``V_c``
+        as ``(BT, BV)``, both float32 and zero outside the sequence."""
+        mask_t = rows < n
+        mask_k = mask_d[:, None] & mask_t[None, :]
+        rows64 = rows.to(tl.int64)
+        kt = tl.load(k_base + offs_d[:, None] + rows64[None, :] * skt, mask=mask_k, other=0.0)
+        v = tl.load(v_base + rows64[:, None] * svt + offs_v[None, :],
+                    mask=mask_t[:, None] & mask_v[None, :], other=0.0)
+        return _feature(kt.to(tl.float32), mask_k, FEATURE), v.to(tl.float32)
+
+    @triton.jit
+    def _store_rows(base, out, rows, n, stride_t, offs_v, mask_v):
+        """Write one ``(BT, BV)`` block of outputs in the output's dtype."""
+        tl.store(base + rows.to(tl.int64)[:, None] * stride_t + offs_v[None, :],
+                 out.to(base.dtype.element_ty), mask=(rows < n)[:, None] & mask_v[None, :])
+
+    @triton.jit
     def _linear_attention_kernel(
         Q, K, V, O,
         sqb, sqh, sqt, skb, skh, skt, svb, svh, svt, sob, soh, sot,
@@ -91,54 +121,30 @@ if HAS_TRITON:
             causal = offs_t[:, None] >= offs_t[None, :]
             for start in range(0, LQ, BT):
                 rows = start + offs_t
-                rows64 = rows.to(tl.int64)  # row offsets can pass 2**31 elements
-                mask_t = rows < LQ
-                mq = mask_t[:, None] & mask_d[None, :]
-                mk = mask_d[:, None] & mask_t[None, :]
-                mv = mask_t[:, None] & mask_v[None, :]
-                q = tl.load(q_base + rows64[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
-                q = _feature(q.to(tl.float32), mq, FEATURE)
-                # keys loaded transposed, (BD, BT), so no tl.trans is needed
-                kt = tl.load(k_base + offs_d[:, None] + rows64[None, :] * skt, mask=mk, other=0.0)
-                kt = _feature(kt.to(tl.float32), mk, FEATURE)
-                v = tl.load(v_base + rows64[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
-                v = v.to(tl.float32)
-
+                q = _load_features(q_base, rows, LQ, sqt, offs_d, mask_d, FEATURE)
+                kt, v = _load_keys_values(k_base, v_base, rows, LK, skt, svt, offs_d, mask_d,
+                                          offs_v, mask_v, FEATURE)
                 scores = tl.dot(q, kt, input_precision=PRECISION)
                 scores = tl.where(causal, scores, 0.0)
                 num = tl.dot(scores, v, input_precision=PRECISION)
                 num = tl.dot(q, state, num, input_precision=PRECISION)
                 den = tl.sum(scores, axis=1) + tl.sum(q * norm[None, :], axis=1) + eps
-                out = num / den[:, None]
-                tl.store(o_base + rows64[:, None] * sot + offs_v[None, :],
-                         out.to(O.dtype.element_ty), mask=mv)
+                _store_rows(o_base, num / den[:, None], rows, LQ, sot, offs_v, mask_v)
 
                 state = tl.dot(kt, v, state, input_precision=PRECISION)
                 norm += tl.sum(kt, axis=1)
         else:
             for start in range(0, LK, BT):
-                rows = start + offs_t
-                rows64 = rows.to(tl.int64)  # row offsets can pass 2**31 elements
-                mask_t = rows < LK
-                mk = mask_d[:, None] & mask_t[None, :]
-                mv = mask_t[:, None] & mask_v[None, :]
-                kt = tl.load(k_base + offs_d[:, None] + rows64[None, :] * skt, mask=mk, other=0.0)
-                kt = _feature(kt.to(tl.float32), mk, FEATURE)
-                v = tl.load(v_base + rows64[:, None] * svt + offs_v[None, :], mask=mv, other=0.0)
-                state = tl.dot(kt, v.to(tl.float32), state, input_precision=PRECISION)
+                kt, v = _load_keys_values(k_base, v_base, start + offs_t, LK, skt, svt, offs_d,
+                                          mask_d, offs_v, mask_v, FEATURE)
+                state = tl.dot(kt, v, state, input_precision=PRECISION)
                 norm += tl.sum(kt, axis=1)
             for start in range(0, LQ, BT):
                 rows = start + offs_t
-                rows64 = rows.to(tl.int64)  # row offsets can pass 2**31 elements
-                mask_t = rows < LQ
-                mq = mask_t[:, None] & mask_d[None, :]
-                mo = mask_t[:, None] & mask_v[None, :]
-                q = tl.load(q_base + rows64[:, None] * sqt + offs_d[None, :], mask=mq, other=0.0)
-                q = _feature(q.to(tl.float32), mq, FEATURE)
+                q = _load_features(q_base, rows, LQ, sqt, offs_d, mask_d, FEATURE)
                 num = tl.dot(q, state, input_precision=PRECISION)
                 den = tl.sum(q * norm[None, :], axis=1) + eps
-                tl.store(o_base + rows64[:, None] * sot + offs_v[None, :],
-                         (num / den[:, None]).to(O.dtype.element_ty), mask=mo)
+                _store_rows(o_base, num / den[:, None], rows, LQ, sot, offs_v, mask_v)
 
 
 def _blocks(block_d: int, causal: bool, precision: str) -> tuple[int, int]:
