@@ -215,7 +215,7 @@ def test_qk_normalize_normalizes_both_along_features():
     [
         ({"eps": 0.0}, ValueError, "eps"),
         ({"dim": 2}, ValueError, "dim"),
-        ({"dim": 1.0}, ValueError, "dim"),
+        ({"dim": 1.0}, TypeError, "dim"),
         ({"x": np.ones(3, dtype=np.int64)}, TypeError, "x must have a floating"),
     ],
 )
@@ -243,3 +243,21 @@ def test_contributions_reject_mismatched_shapes():
         attention_contributions(np.ones((2, 3)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="weights must have shape"):
         attention_contributions(np.ones(3), np.ones((3, 2)))
+
+
+def test_one_call_converts_its_inputs_once(monkeypatch):
+    import kernelnotes._validation as validation
+
+    names = []
+    convert = validation.as_tensor
+
+    def counting(value, name, **kwargs):
+        names.append(name)
+        return convert(value, name, **kwargs)
+
+    monkeypatch.setattr(validation, "as_tensor", counting)
+    q = torch.randn(2, 5, 3, dtype=torch.float64)
+    for key_norm_correction in (False, True):
+        names.clear()
+        gaussian_attention(q, q, q, causal=True, key_norm_correction=key_norm_correction)
+        assert names == ["q", "k", "v"]

@@ -91,6 +91,6 @@ def test_bad_parameters_and_shapes_name_the_argument():
 
 def test_inputs_on_different_devices_are_rejected_by_name():
     x = torch.zeros(3, 2)
-    y = torch.zeros(3, 2, device="meta")  # a second device that exists on every machine
-    with pytest.raises(ValueError, match="y is on meta"):
-        gaussian(x, y, 1.0)
+    z = torch.zeros(3, 2, device="meta")  # a second device that exists on every machine
+    with pytest.raises(ValueError, match="z is on meta"):
+        gaussian(x, z, 1.0)

@@ -44,6 +44,6 @@ def test_best_time():
     calls = []
     assert best_time(calls.append, 1, repeat=3) >= 0
     assert calls == [1, 1, 1]
-    for repeat in (0, 1.5, True):
-        with pytest.raises(ValueError, match="repeat"):
+    for repeat, error in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="repeat"):
             best_time(print, repeat=repeat)

@@ -179,6 +179,17 @@ def test_train_regression_bad_input():
         train_regression(mlp, x, y, seed=1.5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_trainers_refuse_16_bit_dtypes_by_name(dtype):
+    # without float32 master weights a 16-bit run silently ends in NaN: refuse it
+    mlp = MLP(2, 3, 1, dtype=dtype)
+    x, y = torch.rand(8, 2, dtype=dtype), torch.rand(8, 1, dtype=dtype)
+    with pytest.raises(TypeError, match=str(dtype)):
+        train_regression(mlp, x, y, steps=2)
+    with pytest.raises(TypeError, match=r"dtype is torch\.(b?float16)"):
+        train_toy_model(0.5, steps=2, dtype=dtype)
+
+
 def test_angular_gaps():
     angles = torch.tensor([0.3, 2.0, -1.0, 3.0], dtype=F64)
     W = torch.stack([angles.cos(), angles.sin()]) * torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=F64)
