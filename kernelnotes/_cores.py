@@ -16,6 +16,7 @@ import torch
 __all__ = [
     "compute_dtype",
     "dot_scores",
+    "gaussian_exponent",
     "gaussian_scores",
     "kernel_smoother",
         "quadratic_form",
@@ -41,6 +42,16 @@ def squared_distances(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return sq.clamp_min(0)
 
 
+def gaussian_exponent(sq: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """``-sq / (2 bandwidth^2)`` for squared distances ``sq``, exact 0 where ``sq`` is 0.
+
+    Dividing by the bandwidth twice, instead of by its square, and keeping zeros at zero
+    means no bandwidth gives 0 / 0: ``bandwidth^2`` underflows (to 0 in float32 below about
+    1e-23) long before the bandwidth itself does.
+    """
+    return torch.where(sq > 0, -(sq / bandwidth) / (2 * bandwidth), torch.zeros_like(sq))
+
+
 def gaussian_scores(x: torch.Tensor, z: torch.Tensor, bandwidth: float,
                     mask: torch.Tensor | None = None) -> torch.Tensor:
     """``-(|x_i - z_j|^2 - min_l |x_i - z_l|^2) / (2 bandwidth^2)``.
@@ -54,7 +65,7 @@ def gaussian_scores(x: torch.Tensor, z: torch.Tensor, bandwidth: float,
     if sq.shape[-1] > 0:
         kept = sq if mask is None else sq.masked_fill(~mask, float("inf"))
         sq = sq - kept.amin(-1, keepdim=True)
-    return -sq / (2 * bandwidth * bandwidth)
+    return gaussian_exponent(sq, bandwidth)
 
 
 def dot_scores(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:

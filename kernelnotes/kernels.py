@@ -53,7 +53,7 @@ def _log_gaussian(x, z, bandwidth) -> torch.Tensor:
 def gaussian(x, z, bandwidth) -> torch.Tensor:
     """Gaussian (RBF) kernel ``exp(-|x - z|^2 / (2 bandwidth^2))``."""
     h = check_positive(bandwidth, "bandwidth")
-    return torch.exp(-_cores.squared_distances(*_pair(x, z)) / (2 * h * h))
+    return torch.exp(_cores.gaussian_exponent(_cores.squared_distances(*_pair(x, z)), h))
 
 
 gaussian.log_gram = _log_gaussian

@@ -5,12 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernelnotes import exp_dot, gaussian, imq, polynomial, squared_distances
-
-F64 = torch.float64
 
 
 def loop_gram(fn, x, y):

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,6 @@ from kernelnotes import (
     rkhs_norm,
 )
 from kernelnotes.yat import yat
-
-F64 = torch.float64
 
 
 def points(seed, n, d):

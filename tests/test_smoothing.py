@@ -4,12 +4,11 @@ import math
 
 import pytest
 import torch
+from helpers import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernelnotes import exp_dot, gaussian, imq, nadaraya_watson
-
-F64 = torch.float64
 
 
 def loop_nadaraya_watson(xq, xt, yt, scalar_kernel):

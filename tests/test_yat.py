@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.func import functional_call
@@ -13,8 +14,6 @@ from torch.func import functional_call
 from kernelnotes import YatLayer, imq, is_psd, loewner_gap, min_eigenvalue, rkhs_norm
 from kernelnotes.kernels import yat as yat_from_kernels
 from kernelnotes.yat import MIN_EPS, yat
-
-F64 = torch.float64
 
 
 def points(seed, n, d, scale=1.0):
