@@ -332,3 +332,48 @@ def test_one_call_converts_its_inputs_once(monkeypatch):
         names.clear()
         gaussian_attention(q, q, q, causal=True, key_norm_correction=key_norm_correction)
         assert names == ["q", "k", "v"]
+
+
+# Low precision: scores and softmax in float32, results rounded once to the input dtype
+
+LOW = (torch.float16, torch.bfloat16)
+
+
+def _long_keys(seed, norm, dtype):
+    """Queries and keys of length ``norm`` (so |q.k| reaches norm^2), values of order 1."""
+    q, k, v = random_qkv(seed, 13, 16, 5, lead=(2,), lk=11)
+    q = norm * q / q.norm(dim=-1, keepdim=True)
+    k = norm * k / k.norm(dim=-1, keepdim=True)
+    return q.to(dtype), k.to(dtype), v.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("norm", [1.0, 16.0, 256.0])
+@pytest.mark.parametrize("causal", [False, True])
+def test_low_precision_is_finite_and_as_accurate_as_sdpa(dtype, norm, causal):
+    # at norm 256, |q.k| / sqrt(16) passes float16's 65504
+    q, k, v = _long_keys(int(norm), norm, dtype)
+    reference = F.scaled_dot_product_attention(q.double(), k.double(), v.double(),
+                                               is_causal=causal)
+    sdpa_error = rel_err(F.scaled_dot_product_attention(q, k, v, is_causal=causal), reference)
+    # one rounding of the output to the dtype's precision, or SDPA's own error
+    tolerance = max(2 * sdpa_error, torch.finfo(dtype).eps)
+    for name, fn in (
+        ("softmax_attention", softmax_attention),
+        ("attention_as_nadaraya_watson", attention_as_nadaraya_watson),
+        ("gaussian_attention(key_norm_correction=True)",
+         lambda q, k, v, causal: gaussian_attention(q, k, v, causal=causal,
+                                                    key_norm_correction=True)),
+    ):
+        out, weights = fn(q, k, v, causal=causal)
+        assert out.dtype == dtype and weights.dtype == dtype, name
+        assert torch.isfinite(out).all() and torch.isfinite(weights).all(), name
+        assert rel_err(out, reference) <= tolerance, (name, rel_err(out, reference), tolerance)
+
+
+@pytest.mark.parametrize("dtype", LOW)
+def test_low_precision_gaussian_smoother_matches_its_float64_self(dtype):
+    q, k, v = _long_keys(5, 1.0, dtype)
+    out, _ = gaussian_attention(q, k, v)
+    reference, _ = gaussian_attention(q.double(), k.double(), v.double())
+    assert rel_err(out, reference) <= torch.finfo(dtype).eps
