@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernelnotes import FavorFeatures, LinearAttention, linear_attention, nadaraya_watson
-from kernelnotes import linear_triton as lt
 from kernelnotes.linear import elu_plus_one
+from kernelnotes.linear import triton as lt
 from kernelnotes.measure import peak_memory
 
 F64 = torch.float64
