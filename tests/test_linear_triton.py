@@ -17,6 +17,8 @@ import torch
 
 pytest.importorskip("triton", reason="the triton package cannot be imported here")
 
+from linear_helpers import rel_err
+
 from kernelnotes import FavorFeatures, linear_attention
 from kernelnotes.linear import triton as lt
 
@@ -31,11 +33,6 @@ F64 = torch.float64
 # also round the output (2^-11 for float16, 2^-8 for bfloat16) and, on a GPU, use TF32 dots
 TOL = {torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
 on_cuda = pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU")
-
-
-def rel_err(out, ref):
-    out, ref = out.double(), ref.double()
-    return ((out - ref).norm() / ref.norm()).item()
 
 
 def random_qkv(seed, seq, d, dv, *, lead=(2, 3), lk=None, dtype=torch.float32):
