@@ -364,3 +364,49 @@ def test_autocast_does_not_lower_the_internal_precision(causal):
         out = linear_attention(q, k, v, causal=causal)
     assert out.dtype == torch.float32
     assert rel_err(out, explicit(q, k, v, causal=causal)) < 1e-5
+
+
+# --- packed variable-length sequences ------------------------------------------------------
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_packed_sequences_are_each_attended_to_alone(backend, causal):
+    lengths = [7, 0, 13, 1, 20]
+    bounds = [0, *itertools.accumulate(lengths)]
+    (q, k, v), _, tol = case(backend, "elu+1", 60, bounds[-1], lead=(1, 3))
+    g = torch.Generator().manual_seed(61)
+    S0 = torch.randn(len(lengths), 3, 5, 3, generator=g, dtype=F64)
+    z0 = torch.rand(len(lengths), 3, 5, generator=g, dtype=F64) + 1
+    leaves = [x.detach().requires_grad_() for x in (q, k, v, S0, z0)]
+    cu_seqlens = torch.tensor(bounds, dtype=torch.int32)
+    out, (S, z) = linear_attention(*leaves[:3], causal=causal, backend=backend,
+                                   initial_state=leaves[3:], output_final_state=True,
+                                   cu_seqlens=cu_seqlens)
+    assert out.shape == v.shape and S.shape == S0.shape and z.shape == z0.shape
+    (out.double().square().sum() + S.double().sum()).backward()
+    for n, (first, stop) in enumerate(itertools.pairwise(bounds)):
+        alone = [x.detach().double().requires_grad_() for x in (
+            q[..., first:stop, :], k[..., first:stop, :], v[..., first:stop, :],
+            S0[n:n + 1], z0[n:n + 1])]
+        ref, (ref_S, ref_z) = linear_attention(*alone[:3], causal=causal, backend="quadratic",
+                                               initial_state=alone[3:],
+                                               output_final_state=True)
+        (ref.square().sum() + ref_S.sum()).backward()
+        if stop > first:
+            assert rel_err(out[..., first:stop, :], ref) < tol
+            for x, ref_x in zip(leaves[:3], alone[:3], strict=True):
+                assert rel_err(x.grad[..., first:stop, :], ref_x.grad) < tol
+        assert rel_err(S[n:n + 1], ref_S) < tol and rel_err(z[n:n + 1], ref_z) < tol
+        assert rel_err(leaves[3].grad[n:n + 1], alone[3].grad) < tol
+
+
+def test_bad_cu_seqlens_are_rejected_by_name():
+    q, k, v = random_qkv(62, 10, 4, 3, lead=(1, 2))
+    for bad, error in ((torch.tensor([0.0, 10.0]), TypeError), ([0, 10], TypeError),
+                       (torch.tensor([0, 4, 3, 10]), ValueError),
+                       (torch.tensor([1, 10]), ValueError), (torch.tensor([0, 9]), ValueError),
+                       (torch.tensor([[0, 10]]), ValueError), (torch.tensor([0]), ValueError)):
+        with pytest.raises(error, match="cu_seqlens"):
+            linear_attention(q, k, v, cu_seqlens=bad)
+    with pytest.raises(ValueError, match="cu_seqlens"):  # a batch of two is not packed
+        linear_attention(*random_qkv(62, 10, 4, 3), cu_seqlens=torch.tensor([0, 10]))

@@ -190,10 +190,12 @@ AHEAD_OF_TIME = textwrap.dedent("""
             ("bf16", 0, False, "tf32", 256)]:
         block_t, block_v = lt._blocks(block_d, causal, precision)
         constants = {"FEATURE": feature, "CAUSAL": causal, "HAS_INITIAL": causal,
-                     "PRECISION": precision, "BT": block_t, "BD": block_d, "BV": block_v}
+                     "IS_VARLEN": not causal, "PRECISION": precision,
+                     "BT": block_t, "BD": block_d, "BV": block_v}
         signature = {name: "constexpr" if name in constants
                      else "*" + dtype if name in ("Q", "K", "V", "O")
                      else "*fp32" if name in ("S0", "Z0", "SF", "ZF")
+                     else "*i32" if name == "CU"
                      else "fp32" if name == "eps"
                      else "i64" if name.startswith("s") else "i32"
                      for name in kernel.arg_names}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 
 from .._validation import (
@@ -68,17 +70,19 @@ class _TritonAttention(torch.autograd.Function):
     """Triton forward; backward recomputes with the torch algorithm and differentiates it."""
 
     @staticmethod
-    def forward(ctx, q, k, v, S0, z0, feature: str, causal: bool, eps: float):
+    def forward(ctx, q, k, v, S0, z0, feature: str, causal: bool, eps: float, cu_seqlens):
         state = None if S0 is None else (S0, z0)
         ctx.save_for_backward(q, k, v, S0, z0)
-        ctx.options = (feature, causal, eps)
+        ctx.options = (feature, causal, eps, cu_seqlens)
         out, (S, z) = lt.linear_attention_triton(q, k, v, feature=feature, causal=causal,
-                                                 eps=eps, initial_state=state)
+                                                 eps=eps, initial_state=state,
+                                                 cu_seqlens=cu_seqlens)
         return out, S, z
 
     @staticmethod
     def backward(ctx, grad_out, grad_S, grad_z):
-        feature, causal, eps = ctx.options
+        feature, causal, eps, cu_seqlens = ctx.options
+        bounds = None if cu_seqlens is None else cu_seqlens.tolist()
         inputs = [None if x is None else x.detach().requires_grad_(need)
                   for x, need in zip(ctx.saved_tensors, ctx.needs_input_grad[:5], strict=True)]
         q, k, v, S0, z0 = inputs
@@ -86,14 +90,14 @@ class _TritonAttention(torch.autograd.Function):
             _, phi = resolve_feature_map(feature)
             dtype = compute_dtype(q.dtype)
             state = None if S0 is None else (S0.to(dtype), z0.to(dtype))
-            out, S, z = chunked(phi(q.to(dtype), True), phi(k.to(dtype), False), v.to(dtype),
-                                causal, eps, state)
+            out, S, z = _run(chunked, phi(q.to(dtype), True), phi(k.to(dtype), False),
+                             v.to(dtype), causal, eps, state, bounds)
             wanted = [x for x in inputs if x is not None and x.requires_grad]
             grads = iter(torch.autograd.grad((out.to(grad_out.dtype), S, z), wanted,
                                              (grad_out, grad_S.to(S.dtype),
                                               grad_z.to(z.dtype))))
         return (*(next(grads) if x is not None and x.requires_grad else None
-                  for x in inputs), None, None, None)
+                  for x in inputs), None, None, None, None)
 
 
 _TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -126,7 +130,8 @@ def _triton_problem(q: torch.Tensor, features: int) -> Exception | None:
 
 
 def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=1e-6,
-                     backend: str = "auto", initial_state=None, output_final_state: bool = False):
+                     backend: str = "auto", initial_state=None, output_final_state: bool = False,
+                     cu_seqlens=None):
     """Linear attention ``phi(Q) (phi(K)^T V)``, normalised row by row.
 
     ``out_i = sum_j phi(q_i).phi(k_j) v_j / (sum_j phi(q_i).phi(k_j) + eps)``, the sums over
@@ -179,6 +184,12 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
         the earlier keys as well.
     output_final_state : bool
         Return the state after these keys as well.
+    cu_seqlens : Tensor, optional
+        Variable-length sequences packed into a batch of one (FlashAttention's convention):
+        ``q``, ``k`` and ``v`` are ``(1, heads, T, d)``, and the integer tensor
+        ``cu_seqlens`` of ``N + 1`` entries ``0 = c_0 <= ... <= c_N = T`` says that sequence
+        ``n`` holds rows ``c_n`` to ``c_{n+1} - 1``. Each sequence is attended to alone;
+        the states are per sequence, ``(N, heads, m, dv)`` and ``(N, heads, m)``.
 
     Returns
     -------
@@ -192,10 +203,11 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
     ValueError
         Shapes that do not match or broadcast, ``causal`` with ``L != S``, a non-positive
         ``eps``, an unknown backend or feature map, a feature map whose output has the
-        wrong shape, an initial state of the wrong shape; ``backend="triton"`` on a device
-        or size it cannot run.
+        wrong shape, an initial state of the wrong shape, ``cu_seqlens`` that do not cut
+        the sequence; ``backend="triton"`` on a device or size it cannot run.
     TypeError
-        Non-floating or mixed dtypes, an initial state that is not a pair of tensors;
+        Non-floating or mixed dtypes, an initial state that is not a pair of tensors,
+        ``cu_seqlens`` that are not an integer tensor;
         ``backend="triton"`` with a dtype it does not support.
     ImportError
         ``backend="triton"`` without the triton package.
@@ -209,10 +221,29 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
         raise ValueError(f"causal=True needs as many queries as keys, got q with "
                          f"{q.shape[-2]} and k with {k.shape[-2]} positions")
     q, k, v = (x.expand(*lead, *x.shape[-2:]) for x in (q, k, v))
+    starts = None if cu_seqlens is None else _check_cu_seqlens(cu_seqlens, q, k)
     # the promised float32 arithmetic: an enclosing autocast would round the matmuls
     with torch.autocast(q.device.type, enabled=False):
-        out, state = _attend(q, k, v, name, phi, bool(causal), eps, backend, initial_state)
+        out, state = _attend(q, k, v, name, phi, bool(causal), eps, backend, initial_state,
+                             starts)
     return (out, state) if output_final_state else out
+
+
+def _check_cu_seqlens(cu_seqlens, q: torch.Tensor, k: torch.Tensor):
+    """``(cu_seqlens on q's device, its entries as a list)``, checked against the inputs."""
+    if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.is_floating_point() \
+            or cu_seqlens.is_complex() or cu_seqlens.dtype == torch.bool:
+        raise TypeError(f"cu_seqlens must be an integer tensor, got "
+                        f"{getattr(cu_seqlens, 'dtype', type(cu_seqlens).__name__)}")
+    if q.dim() != 4 or q.shape[0] != 1 or q.shape[-2] != k.shape[-2]:
+        raise ValueError(f"cu_seqlens needs q, k and v packed as (1, heads, T, d) with as "
+                         f"many queries as keys, got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    bounds = cu_seqlens.tolist()
+    if cu_seqlens.dim() != 1 or len(bounds) < 2 or bounds[0] != 0 \
+            or bounds[-1] != q.shape[-2] or any(b < a for a, b in pairwise(bounds)):
+        raise ValueError(f"cu_seqlens must be 1-d, rise from 0 to the packed length "
+                         f"{q.shape[-2]} and never fall, got {bounds}")
+    return cu_seqlens.to(q.device), bounds
 
 
 def _features(phi, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,16 +262,19 @@ def _features(phi, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torc
     return fq.to(dtype), fk.to(dtype)
 
 
-def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_state):
-    """Validated, broadcast inputs -> ``(out, (S, z))``."""
+def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_state,
+            starts):
+    """Validated, broadcast inputs -> ``(out, (S, z))``; ``starts`` is None or the checked
+    ``(cu_seqlens, its list)``."""
     dtype = compute_dtype(q.dtype)
     eps = eps * phi.key_scale(dtype)
     fq = fk = None
     if name is None:  # the features are needed by every backend, Triton included
         fq, fk = _features(phi, q, k)
     width = q.shape[-1] if fq is None else fq.shape[-1]
+    state_lead = q.shape[:-2] if starts is None else (len(starts[1]) - 1, *q.shape[1:-2])
     state = (None if initial_state is None
-             else _check_state(initial_state, q.shape[:-2], width, v.shape[-1], q))
+             else _check_state(initial_state, state_lead, width, v.shape[-1], q))
     empty = min(q.shape[-2], k.shape[-2], v.shape[-1], width, q.shape[:-2].numel()) == 0
     if backend == "auto":
         backend = "triton" if q.is_cuda and _triton_problem(q, width) is None else "torch"
@@ -251,14 +285,34 @@ def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_
         if not empty:
             S0, z0 = (None, None) if state is None else state
             eps = float(eps)  # the kernel takes a number (FAVOR+ scales eps by a tensor)
+            cu = None if starts is None else starts[0]
             if fq is None:  # the kernel applies the named feature map itself
-                out, S, z = _TritonAttention.apply(q, k, v, S0, z0, name, causal, eps)
+                out, S, z = _TritonAttention.apply(q, k, v, S0, z0, name, causal, eps, cu)
             else:
-                out, S, z = _TritonAttention.apply(fq, fk, v, S0, z0, "identity", causal, eps)
+                out, S, z = _TritonAttention.apply(fq, fk, v, S0, z0, "identity", causal, eps,
+                                                   cu)
             return out, (S.to(dtype), z.to(dtype))
     if fq is None:
         fq, fk = _features(phi, q, k)
-    # empty sequences take the explicit form, which needs no chunks and keeps the graph
-    algorithm = quadratic if empty else _TORCH_ALGORITHMS[backend]
-    out, S, z = algorithm(fq, fk, v.to(dtype), causal, eps, state)
+    algorithm = None if empty else _TORCH_ALGORITHMS[backend]
+    out, S, z = _run(algorithm, fq, fk, v.to(dtype), causal, eps, state,
+                     None if starts is None else starts[1])
     return out.to(v.dtype), (S, z)
+
+
+def _run(algorithm, fq, fk, v, causal: bool, eps, state, bounds):
+    """One algorithm on the whole batch, or sequence by sequence of a packed batch.
+
+    ``algorithm=None`` or an empty sequence takes the explicit form, which needs no chunks
+    and keeps the graph (gradients are zeros, not None).
+    """
+    if bounds is None:
+        return (algorithm or quadratic)(fq, fk, v, causal, eps, state)
+    pieces = []
+    for n, (first, stop) in enumerate(pairwise(bounds)):
+        rows = slice(first, stop)
+        alone = algorithm if algorithm is not None and stop > first else quadratic
+        pieces.append(alone(fq[..., rows, :], fk[..., rows, :], v[..., rows, :], causal, eps,
+                            None if state is None else (state[0][n:n + 1], state[1][n:n + 1])))
+    outs, S, z = zip(*pieces, strict=True)
+    return torch.cat(outs, -2), torch.cat(S), torch.cat(z)

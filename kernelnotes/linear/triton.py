@@ -97,20 +97,30 @@ if HAS_TRITON:
 
     @triton.jit
     def _linear_attention_kernel(
-        Q, K, V, O, S0, Z0, SF, ZF,
+        Q, K, V, O, S0, Z0, SF, ZF, CU,
         sqb, sqh, sqt, skb, skh, skt, svb, svh, svt, sob, soh, sot,
         H, LQ, LK, DK, DV, eps,
         FEATURE: tl.constexpr, CAUSAL: tl.constexpr, HAS_INITIAL: tl.constexpr,
-        PRECISION: tl.constexpr, BT: tl.constexpr, BD: tl.constexpr, BV: tl.constexpr,
+        IS_VARLEN: tl.constexpr, PRECISION: tl.constexpr,
+        BT: tl.constexpr, BD: tl.constexpr, BV: tl.constexpr,
     ):
-        pid_bh = tl.program_id(0).to(tl.int64)
+        pid_bh = tl.program_id(0).to(tl.int64)  # (batch or packed sequence) * H + head
         pid_v = tl.program_id(1)
         b = pid_bh // H
         h = pid_bh % H
-        q_base = Q + b * sqb + h * sqh
-        k_base = K + b * skb + h * skh
-        v_base = V + b * svb + h * svh
-        o_base = O + b * sob + h * soh
+        if IS_VARLEN:  # sequence b of the packed batch of one: rows CU[b] to CU[b + 1]
+            first = tl.load(CU + b).to(tl.int64)
+            LQ = (tl.load(CU + b + 1).to(tl.int64) - first).to(tl.int32)
+            LK = LQ
+            q_base = Q + h * sqh + first * sqt
+            k_base = K + h * skh + first * skt
+            v_base = V + h * svh + first * svt
+            o_base = O + h * soh + first * sot
+        else:
+            q_base = Q + b * sqb + h * sqh
+            k_base = K + b * skb + h * skh
+            v_base = V + b * svb + h * svh
+            o_base = O + b * sob + h * soh
 
         offs_t = tl.arange(0, BT)
         offs_d = tl.arange(0, BD)
@@ -197,6 +207,7 @@ def _state_arg(x: torch.Tensor, lead: torch.Size, shape: tuple[int, ...]) -> tor
 
 def linear_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                             feature: str, causal: bool, eps: float, initial_state=None,
+                            cu_seqlens: torch.Tensor | None = None,
                             precision: str | None = None):
     """Launch the fused kernel on inputs that :func:`~kernelnotes.linear_attention` broadcast.
 
@@ -204,6 +215,9 @@ def linear_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *
     with ``feature="identity"``), ``v`` is ``(..., S, dv)``; all share the leading shape
     (checked, not broadcast), none is empty, and ``L == S`` when ``causal``.
     ``initial_state`` is None or ``(S0, z0)`` of shapes ``(..., dk, dv)`` and ``(..., dk)``.
+    ``cu_seqlens`` (int32 or int64, on the inputs' device, checked by the caller): the inputs
+    are ``(1, H, T, d)`` packs of ``N`` sequences starting at ``cu_seqlens[:-1]``, and the
+    states are per sequence, ``(N, H, dk, dv)`` and ``(N, H, dk)``.
     Returns ``(out, (S, z))``: the output in ``v``'s dtype and the final state in float32.
     ``precision`` is the ``tl.dot`` input precision: ``"ieee"`` (exact float32 products; the
     default for float32 inputs) or ``"tf32"`` (tensor cores; the default for
@@ -236,10 +250,17 @@ def linear_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *
         precision = "ieee" if q.dtype == torch.float32 and v.dtype == torch.float32 else "tf32"
     if precision not in ("ieee", "tf32"):
         raise ValueError(f"precision must be 'ieee' or 'tf32', got {precision!r}")
-    lead = v.shape[:-2]
     lq, dk = q.shape[-2:]
     lk, dv = v.shape[-2:]
-    out = torch.empty(*lead, lq, dv, dtype=v.dtype, device=v.device)
+    out = torch.empty(*v.shape[:-2], lq, dv, dtype=v.dtype, device=v.device)
+    (q4, batch, heads, sq), (k4, _, _, sk), (v4, _, _, sv), (o4, _, _, so) = (
+        _heads_view(x) for x in (q, k, v, out))
+    if cu_seqlens is not None:
+        if q.dim() != 4 or batch != 1 or lq != lk:
+            raise ValueError(f"cu_seqlens needs q, k and v of shape (1, H, T, d), got "
+                             f"{tuple(q.shape)}, {tuple(k.shape)} and {tuple(v.shape)}")
+        batch = cu_seqlens.numel() - 1
+    lead = (batch, heads) if q.dim() == 4 else v.shape[:-2]
     final_S = torch.empty(*lead, dk, dv, dtype=torch.float32, device=v.device)
     final_z = torch.empty(*lead, dk, dtype=torch.float32, device=v.device)
     if initial_state is None:
@@ -247,17 +268,17 @@ def linear_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *
     else:
         S0 = _state_arg(initial_state[0], lead, (dk, dv))
         z0 = _state_arg(initial_state[1], lead, (dk,))
-    (q4, batch, heads, sq), (k4, _, _, sk), (v4, _, _, sv), (o4, _, _, so) = (
-        _heads_view(x) for x in (q, k, v, out))
     block_d = max(16, triton.next_power_of_2(dk))
     block_t, block_v = _blocks(block_d, bool(causal), precision)
     block_v = min(block_v, max(16, triton.next_power_of_2(dv)))
     grid = (batch * heads, triton.cdiv(dv, block_v))
     _linear_attention_kernel[grid](
-        q4, k4, v4, o4, S0, z0, final_S, final_z, *sq, *sk, *sv, *so,
+        q4, k4, v4, o4, S0, z0, final_S, final_z,
+        final_z if cu_seqlens is None else cu_seqlens, *sq, *sk, *sv, *so,
         heads, lq, lk, dk, dv, float(eps),
         FEATURE=FEATURE_IDS[feature], CAUSAL=bool(causal),
-        HAS_INITIAL=initial_state is not None, PRECISION=precision,
+        HAS_INITIAL=initial_state is not None, IS_VARLEN=cu_seqlens is not None,
+        PRECISION=precision,
         BT=block_t, BD=block_d, BV=block_v, num_warps=8, num_stages=2,
     )
     return out, (final_S, final_z)
