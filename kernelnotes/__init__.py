@@ -40,6 +40,18 @@ from .rkhs import (
     rkhs_norm,
 )
 from .smoothing import nadaraya_watson
+from .toy import (
+    AssociativeRecall,
+    AttentionOnlyTransformer,
+    RepeatedBlocks,
+    TrainingHistory,
+    head_scores,
+    next_token_accuracy,
+    prefix_matching_score,
+    previous_token_score,
+    score_decomposition,
+    train_transformer,
+)
 from .yat import YatLayer
 
 # The Yat kernel function stays at kernelnotes.kernels.yat / kernelnotes.yat.yat: the
@@ -49,12 +61,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MLP",
+    "AssociativeRecall",
+    "AttentionOnlyTransformer",
     "FavorFeatures",
     "KernelRidge",
     "KernelSectionsExplorer",
     "LinearAttention",
     "NadarayaWatsonExplorer",
+    "RepeatedBlocks",
     "ToyModel",
+    "TrainingHistory",
     "YatLayer",
     "__version__",
     "angular_gaps",
@@ -66,6 +82,7 @@ __all__ = [
     "gaussian",
     "gaussian_attention",
     "gram",
+    "head_scores",
     "head_weights",
     "imq",
     "induction_head",
@@ -76,17 +93,22 @@ __all__ = [
     "loewner_gap",
     "min_eigenvalue",
     "nadaraya_watson",
+    "next_token_accuracy",
     "polynomial",
     "positional_head",
+    "prefix_matching_score",
     "previous_token_head",
+    "previous_token_score",
     "psd_tolerance",
     "qk_normalize",
     "residual_stream",
     "rkhs_norm",
+    "score_decomposition",
     "softmax_attention",
     "sparse_features",
     "squared_distances",
     "superposition_geometry",
     "train_regression",
     "train_toy_model",
+    "train_transformer",
 ]
