@@ -44,6 +44,7 @@ __all__ = [
     "RepeatedBlocks",
     "TrainingHistory",
     "head_scores",
+    "induction_targets",
     "next_token_accuracy",
     "prefix_matching_score",
     "previous_token_score",
@@ -389,26 +390,39 @@ def previous_token_score(weights) -> torch.Tensor:
     return weights.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(0, -1))
 
 
+def induction_targets(tokens) -> torch.Tensor:
+    """Where an induction head should look: ``(batch, n, n)`` bool, True at ``[b, i, j]``
+    when the token before key ``j`` is the query's token, ``x_{j-1} = x_i`` with ``j <= i``:
+    the key right after an earlier occurrence of ``x_i``, whose token comes next if the
+    earlier context repeats. ``tokens`` is ``(batch, n)`` integer ids.
+    """
+    if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() \
+            or tokens.dtype == torch.bool or tokens.dim() != 2:
+        raise TypeError(f"tokens must be an integer torch.Tensor (batch, n), got "
+                        f"{getattr(tokens, 'dtype', type(tokens).__name__)} "
+                        f"{tuple(getattr(tokens, 'shape', ()))}")
+    if tokens.numel() and tokens.min() < 0:
+        raise ValueError(f"tokens must be ids >= 0, got {tokens.min().item()}")
+    # -1 before position 0: no token there to match
+    before = torch.cat([tokens.new_full((tokens.shape[0], 1), -1), tokens[:, :-1]], dim=1)
+    return (before[:, None, :] == tokens[:, :, None]).tril()
+
+
 def prefix_matching_score(weights, tokens) -> torch.Tensor:
     """Mean attention from a token to the positions right after its earlier occurrences.
 
     For each query ``i`` whose token occurred before (``x_p = x_i``, ``p < i``), the summed
-    weight on the keys ``p + 1``, averaged over all such queries of the batch (Olsson et
-    al., 2022). ``weights`` is ``(batch, ..., n, n)`` and ``tokens`` ``(batch, n)``;
-    returns ``(...)``. A ValueError if no token repeats (the score is then undefined).
+    weight on the keys ``p + 1`` (:func:`induction_targets`), averaged over all such queries
+    of the batch (Olsson et al., 2022). ``weights`` is ``(batch, ..., n, n)`` and ``tokens``
+    ``(batch, n)``; returns ``(...)``. A ValueError if no token repeats (the score is then
+    undefined).
     """
     weights = _weights_input(weights)
     batch, n = weights.shape[0], weights.shape[-1]
-    if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() \
-            or tokens.dtype == torch.bool:
-        raise TypeError(f"tokens must be an integer torch.Tensor, got "
-                        f"{getattr(tokens, 'dtype', type(tokens).__name__)}")
+    match = induction_targets(tokens)
     if tokens.shape != (batch, n):
         raise ValueError(f"tokens must have shape (batch, n) = {(batch, n)} to match "
                          f"weights, got {tuple(tokens.shape)}")
-    # match[b, i, j]: the token before key j equals the query token, j - 1 < i
-    before = torch.cat([tokens.new_full((batch, 1), -1), tokens[:, :-1]], dim=1)
-    match = (before[:, None, :] == tokens[:, :, None]).tril()
     queries = match.any(dim=-1)
     if not queries.any():
         raise ValueError("tokens hold no repeated token, so no query has an earlier "

@@ -11,6 +11,7 @@ from kernelnotes.toy import (
     AttentionOnlyTransformer,
     RepeatedBlocks,
     head_scores,
+    induction_targets,
     next_token_accuracy,
     prefix_matching_score,
     previous_token_score,
@@ -267,6 +268,18 @@ def test_head_scores_recognise_chapter_3s_hand_built_heads():
     torch.testing.assert_close(prefix_matching_score(uniform, tokens),
                                _reference_prefix_score(uniform[:, None], tokens)[0])
     assert prefix_matching_score(uniform, tokens) < 0.15
+
+
+def test_induction_targets_mark_the_key_after_each_earlier_occurrence():
+    tokens = torch.tensor([[3, 1, 3, 2, 3, 1]])
+    targets = induction_targets(tokens)[0]
+    expected = {2: [1], 4: [1, 3], 5: [2]}  # query -> keys p + 1 with x_p = x_query, p < query
+    for i in range(6):
+        assert targets[i].nonzero().flatten().tolist() == expected.get(i, [])
+    with pytest.raises(ValueError, match=">= 0"):
+        induction_targets(tokens - 4)
+    with pytest.raises(TypeError, match="tokens"):
+        induction_targets(tokens[0])
 
 
 def test_head_scores_reject_bad_input():
