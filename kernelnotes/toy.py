@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from ._validation import check_finite, check_positive
 from .heads import _tokens
 from .linear import FEATURE_MAPS, linear_attention
+from .mlp import _generator
 
 __all__ = [
     "AssociativeRecall",
@@ -59,16 +60,6 @@ def _count(value, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return value
-
-
-def _generator(seed, generator) -> torch.Generator:
-    """A CPU generator: ``generator`` itself, or a fresh one seeded with ``seed``."""
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got "
-                            f"{type(generator).__name__}")
-        return generator
-    return torch.Generator().manual_seed(_count(seed, "seed", minimum=0))
 
 
 def _uniform_int(low: torch.Tensor, high: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -249,6 +240,7 @@ class AttentionOnlyTransformer(nn.Module):
         else:
             self.n_heads = (_count(n_heads, "n_heads"),) * self.n_layers
         self.d_head = _count(d_head, "d_head")
+        # a FavorFeatures kernel is a module: assigning it registers its projection here
         self.kernel = _check_kernel(kernel)
         g = _generator(seed, generator)
         dtype = torch.get_default_dtype() if dtype is None else dtype
@@ -266,13 +258,29 @@ class AttentionOnlyTransformer(nn.Module):
         self.w_v = nn.ParameterList(weight(h, d, e, fan_in=d) for h in self.n_heads)
         self.w_o = nn.ParameterList(weight(h, e, d, fan_in=h * e) for h in self.n_heads)
         self.unembed = weight(d, self.vocab_size, fan_in=d)
-        if isinstance(kernel, nn.Module):  # FavorFeatures: keep its projection with the model
-            self.feature_map = kernel
 
     @property
     def heads(self) -> list[tuple[int, int]]:
         """Every ``(layer, head)``, layer by layer: the order of per-head results."""
         return [(layer, h) for layer, count in enumerate(self.n_heads) for h in range(count)]
+
+    def with_kernel(self, kernel) -> AttentionOnlyTransformer:
+        """A copy of this model, same weights, whose heads use ``kernel`` instead.
+
+        For reading a trained head under another kernel, e.g. a softmax-trained induction
+        head with linear-attention features; the copy's weights are independent tensors.
+        """
+        copy = AttentionOnlyTransformer(
+            self.vocab_size, self.max_len, d_model=self.d_model, n_layers=self.n_layers,
+            n_heads=self.n_heads, d_head=self.d_head, kernel=kernel,
+            dtype=self.embed.dtype)
+        copy = copy.to(self.embed.device)
+        theirs = dict(copy.named_parameters())
+        with torch.no_grad():
+            for name, value in self.named_parameters():
+                if not name.startswith("kernel."):  # a module kernel keeps its own state
+                    theirs[name].copy_(value)
+        return copy
 
     def extra_repr(self) -> str:
         kernel = self.kernel if isinstance(self.kernel, str) else type(self.kernel).__name__
@@ -397,10 +405,11 @@ def induction_targets(tokens) -> torch.Tensor:
     earlier context repeats. ``tokens`` is ``(batch, n)`` integer ids.
     """
     if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() \
-            or tokens.dtype == torch.bool or tokens.dim() != 2:
-        raise TypeError(f"tokens must be an integer torch.Tensor (batch, n), got "
-                        f"{getattr(tokens, 'dtype', type(tokens).__name__)} "
-                        f"{tuple(getattr(tokens, 'shape', ()))}")
+            or tokens.dtype == torch.bool:
+        raise TypeError(f"tokens must be an integer torch.Tensor, got "
+                        f"{getattr(tokens, 'dtype', type(tokens).__name__)}")
+    if tokens.dim() != 2:
+        raise ValueError(f"tokens must have shape (batch, n), got {tuple(tokens.shape)}")
     if tokens.numel() and tokens.min() < 0:
         raise ValueError(f"tokens must be ids >= 0, got {tokens.min().item()}")
     # -1 before position 0: no token there to match

@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from kernelnotes import head_weights, induction_head, linear_attention, previous_token_head
+from kernelnotes import (
+    FavorFeatures,
+    head_weights,
+    induction_head,
+    linear_attention,
+    previous_token_head,
+)
 from kernelnotes.toy import (
     AssociativeRecall,
     AttentionOnlyTransformer,
@@ -18,6 +24,16 @@ from kernelnotes.toy import (
     score_decomposition,
     train_transformer,
 )
+
+
+@pytest.fixture
+def one_thread():
+    """Single-threaded, as the determinism promise requires; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 # --------------------------------------------------------------------------- tasks
 
@@ -157,6 +173,45 @@ def test_linear_kernel_heads_compute_linear_attention(feature_map):
                            torch.zeros_like(cache["weights"][layer]))
 
 
+def test_with_kernel_copies_the_weights_and_swaps_the_kernel():
+    model = _model()
+    tokens = torch.randint(11, (3, 9), generator=torch.Generator().manual_seed(6))
+    same = model.with_kernel("softmax")
+    torch.testing.assert_close(same(tokens), model(tokens), rtol=0, atol=0)
+    relu = model.with_kernel("relu")
+    assert relu.kernel == "relu" and model.kernel == "softmax"
+    _, cache = model.run_with_cache(tokens)
+    _, relu_cache = relu.run_with_cache(tokens)
+    torch.testing.assert_close(relu_cache["q"][0], cache["q"][0], rtol=0, atol=0)
+    direct = linear_attention(cache["q"][0], cache["k"][0], cache["v"][0], feature_map="relu",
+                              causal=True, backend="recurrent")
+    torch.testing.assert_close(relu_cache["weights"][0] @ cache["v"][0], direct, rtol=1e-9,
+                               atol=1e-9)
+    with torch.no_grad():
+        relu.embed.add_(1.0)
+    assert not torch.equal(relu.embed, model.embed)  # independent tensors
+
+
+def test_a_favor_kernel_is_part_of_the_model():
+    favor = FavorFeatures(5, 16, generator=torch.Generator().manual_seed(7))
+    model = _model().with_kernel(favor)
+    assert "kernel.projection" in model.state_dict()
+    tokens = torch.randint(11, (2, 9), generator=torch.Generator().manual_seed(8))
+    _, cache = model.run_with_cache(tokens)
+    direct = linear_attention(cache["q"][1], cache["k"][1], cache["v"][1], feature_map=favor,
+                              causal=True, backend="recurrent")
+    torch.testing.assert_close(cache["weights"][1] @ cache["v"][1], direct, rtol=1e-5,
+                               atol=1e-7)
+
+
+def test_a_linear_kernel_model_trains(one_thread):
+    model = AttentionOnlyTransformer(16, 12, d_model=12, n_heads=2, d_head=6, kernel="elu+1")
+    history = train_transformer(model, RepeatedBlocks(16, 12, (3, 5)), steps=30,
+                                batch_size=8, eval_size=16, record_every=10)
+    assert torch.isfinite(history.losses).all()
+    assert history.losses[-5:].mean() < history.losses[:5].mean()
+
+
 def test_ablating_a_head_changes_only_that_head_and_what_reads_it():
     model = _model()
     tokens = torch.randint(11, (5, 8), generator=torch.Generator().manual_seed(2))
@@ -278,8 +333,10 @@ def test_induction_targets_mark_the_key_after_each_earlier_occurrence():
         assert targets[i].nonzero().flatten().tolist() == expected.get(i, [])
     with pytest.raises(ValueError, match=">= 0"):
         induction_targets(tokens - 4)
-    with pytest.raises(TypeError, match="tokens"):
+    with pytest.raises(ValueError, match="tokens"):
         induction_targets(tokens[0])
+    with pytest.raises(TypeError, match="tokens"):
+        induction_targets(tokens.double())
 
 
 def test_head_scores_reject_bad_input():
@@ -297,15 +354,6 @@ def test_head_scores_reject_bad_input():
 
 
 # --------------------------------------------------------------------------- training
-
-
-@pytest.fixture
-def one_thread():
-    """Single-threaded, as the determinism promise requires; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _short_run(seed=0):
