@@ -518,6 +518,7 @@ class TrainingHistory:
     heads : the ``(layer, head)`` pairs, in the order of the head axis below.
     previous_token, prefix_matching : ``(k, heads)`` head scores on that batch.
     probe_weights : ``(k, heads, n, n)`` attention weights on the probe sequence.
+    probe_tokens : ``(n,)`` the probe sequence, the first of the evaluation batch.
     """
 
     losses: torch.Tensor
@@ -527,6 +528,7 @@ class TrainingHistory:
     previous_token: torch.Tensor
     prefix_matching: torch.Tensor
     probe_weights: torch.Tensor
+    probe_tokens: torch.Tensor
     heads: list[tuple[int, int]]
 
 
@@ -601,5 +603,6 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
         previous_token=torch.stack(prev).double(),
         prefix_matching=torch.stack(prefix).double(),
         probe_weights=torch.stack(probe).double(),
+        probe_tokens=eval_tokens[0],
         heads=model.heads,
     )

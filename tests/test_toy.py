@@ -375,6 +375,7 @@ def test_training_is_deterministic_and_records_checkpoints(one_thread):
     assert history.previous_token.shape == history.prefix_matching.shape == (4, 3)
     assert history.probe_weights.shape == (4, 3, 12, 12)
     tokens, mask = task.sample(16, seed=0)
+    assert torch.equal(history.probe_tokens, tokens[0])
     assert history.eval_accuracy[-1].item() == next_token_accuracy(model, tokens, mask)
     prev, prefix = head_scores(model, tokens)
     torch.testing.assert_close(prev, history.previous_token[-1], rtol=1e-12, atol=0)
