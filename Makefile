@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book lab test lint bench clean chromium
+.PHONY: setup book lab test lint bench clean chromium pdf
 
 setup: $(STAMP)
 
@@ -44,6 +44,13 @@ chromium:
 	    echo "$(CHROMIUM) is missing: run 'sudo apt-get install chromium' (tests/test_site.py needs it)"; \
 	    exit 1; \
 	  fi; }
+
+# The whole book as one PDF, _build/pdf/book.pdf: a single-page build from the committed
+# notebooks (only book/about.md executes), printed offline by the headless Chromium. When
+# `make book` has built the site, the PDF is also copied into it (_build/html/_static/
+# book.pdf, linked from the introduction), so run this after `make book`.
+pdf: setup chromium
+	$(BIN)/python book/_ext/make_pdf.py
 
 # Lint, build the book, then one pytest run: unit tests, strict nbval over every
 # notebook, and the checks of the built site. Two workers, each taking whole files
