@@ -19,16 +19,7 @@ from .heads import (
 from .interactive import KernelSectionsExplorer, NadarayaWatsonExplorer
 from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
 from .linear import FavorFeatures, LinearAttention, linear_attention
-from .mlp import (
-    MLP,
-    ToyModel,
-    angular_gaps,
-    feature_importance,
-    sparse_features,
-    superposition_geometry,
-    train_regression,
-    train_toy_model,
-)
+from .mlp import MLP
 from .rkhs import (
     KernelRidge,
     gram,
@@ -40,6 +31,14 @@ from .rkhs import (
     rkhs_norm,
 )
 from .smoothing import nadaraya_watson
+from .superposition import (
+    ToyModel,
+    angular_gaps,
+    feature_importance,
+    sparse_features,
+    superposition_geometry,
+)
+from .training import train_regression, train_toy_model
 from .yat import YatLayer
 
 # The Yat kernel function stays at kernelnotes.kernels.yat / kernelnotes.yat.yat: the

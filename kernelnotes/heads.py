@@ -28,7 +28,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ._validation import check_positive
+from ._validation import check_positive, check_positive_int
 from .attention import softmax_attention
 
 __all__ = [
@@ -41,8 +41,7 @@ __all__ = [
 
 
 def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, Integral) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
+    vocab_size = check_positive_int(vocab_size, "vocab_size")
     if not isinstance(tokens, torch.Tensor):
         if not isinstance(tokens, (np.ndarray, list, tuple)):
             raise TypeError(f"tokens must be a torch.Tensor or numpy array of integer ids, "
@@ -60,13 +59,15 @@ def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
     if tokens.min() < 0 or tokens.max() >= vocab_size:
         raise ValueError(f"tokens must lie in [0, vocab_size) = [0, {vocab_size}), got "
                          f"values from {tokens.min().item()} to {tokens.max().item()}")
-    return tokens.long(), int(vocab_size)
+    return tokens.long(), vocab_size
 
 
 def _omega(n: int, max_len) -> float:
     if max_len is None:
         max_len = n
-    if isinstance(max_len, bool) or not isinstance(max_len, Integral) or max_len < n:
+    if isinstance(max_len, bool) or not isinstance(max_len, Integral):
+        raise TypeError(f"max_len must be an integer, got {type(max_len).__name__}")
+    if max_len < n:
         raise ValueError(f"max_len must be an integer >= the sequence length {n}, "
                          f"got {max_len!r}")
     return math.pi / (2 * max_len)

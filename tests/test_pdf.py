@@ -19,11 +19,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Run with the browser checks, after `make site` and `make pdf` (the PDF is Chromium's).
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 PDF = ROOT / "_build" / "pdf" / "book.pdf"
 PAGES_DIR = PDF.parent / "pages"
 SITE = ROOT / "_build" / "html"
-MISSING = f"{PDF} is missing: run `make pdf` (after `make book` for the site's copy)"
+MISSING = f"{PDF} is missing: run `make pdf` (after `make site` for the site's copy)"
 FONT_IS_MATHJAX = re.compile(rb"/FontName /[A-Z]{6}\+MathJax_(\w+)")
 
 
@@ -243,9 +246,9 @@ def test_the_references_list_every_work(page_texts, openings):
 
 def test_the_website_offers_the_pdf():
     if not (SITE / "index.html").is_file():
-        pytest.skip(f"no website at {SITE}: `make book` builds it")
+        pytest.skip(f"no website at {SITE}: `make site` builds it")
     copy = SITE / "_static" / "book.pdf"
-    assert copy.is_file(), f"{copy} is missing: run `make pdf` after `make book`"
+    assert copy.is_file(), f"{copy} is missing: run `make pdf` after `make site`"
     assert PDF.is_file() and copy.read_bytes() == PDF.read_bytes(), f"{copy} is stale"
     root = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))["root"]
     intro = (SITE / f"{root}.html").read_text(encoding="utf-8")

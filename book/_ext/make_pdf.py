@@ -13,7 +13,7 @@ Two steps, neither of which runs a chapter again:
    drawn its canvas, freezes each canvas into a picture of its initial state, applies
    the print stylesheet below and prints A4 with page numbers and a bookmark outline.
 
-If the website has been built (``make book``), the PDF is also copied to
+If the website has been built (``make site`` or ``make book``), the PDF is also copied to
 ``_build/html/_static/book.pdf``, where the introduction's download link points.
 
 Run as ``python book/_ext/make_pdf.py`` (``make pdf`` does). It is a script, not a Sphinx
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(PDF, SITE_COPY)
         print(f"copied into the website: {SITE_COPY}")
     else:
-        print(f"no website at {SITE_COPY.parent.parent} (run `make book` first, then "
+        print(f"no website at {SITE_COPY.parent.parent} (run `make site` first, then "
               f"`make pdf`, to offer the PDF for download there)")
     return 0
 
