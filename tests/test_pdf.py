@@ -3,9 +3,10 @@
 Read with PDFium (``pypdfium2``): every document of ``_toc.yml`` is there, in order, each
 opening on a new page with its title; the mathematics was typeset by MathJax (its fonts
 carry the formulas, and no TeX source is left in the text); every figure of the committed
-notebooks is embedded as an image, the interactive ones included, with its caption; the
-references list every work of the bibliography. The opening page of each document is
-rendered to PNG in ``_build/pdf/pages/`` for a person to look at, and must not be blank.
+notebooks is embedded as an image, the interactive ones included, with its caption; every
+exercise is printed with its solution; the references list every work of the bibliography.
+The opening page of each document is rendered to PNG in ``_build/pdf/pages/`` for a
+person to look at, and must not be blank.
 If the website has been built, it offers the same PDF for download.
 """
 
@@ -55,8 +56,9 @@ def markdown_and_code(path: Path) -> tuple[str, list[dict]]:
 
 def normalise(text: str) -> str:
     """Text as compared here: typographic quotes plain, line breaks (and breaks after a
-    hyphen) gone, runs of white space single."""
-    text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'}))
+    hyphen, which PDFium reports as U+FFFE) gone, runs of white space single."""
+    text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"',
+                                         "\ufffe": "-"}))
     text = re.sub(r"-\s+", "-", text)
     return re.sub(r"\s+", " ", text).strip()
 
@@ -133,13 +135,17 @@ def page_tops(pdf) -> list[str]:
 
 
 def read_pages(pdf) -> list[tuple[str, str]]:
-    """Each page's whole text and the text of its top fifth (PDFium's reading order puts
-    a column of reference labels before the heading above it; position does not)."""
+    """Each page's text without its page number, and the text of its top fifth (PDFium's
+    reading order puts a column of reference labels before the heading above it; position
+    does not)."""
     texts = []
-    for page in pdf:
+    for number, page in enumerate(pdf, start=1):
         _, height = page.get_size()
         textpage = page.get_textpage()
-        texts.append((normalise(textpage.get_text_range()),
+        text = normalise(textpage.get_text_range())
+        footer = f"{number} / {len(pdf)}"
+        assert text.endswith(footer), f"page {number} does not end with its number {footer!r}"
+        texts.append((text.removesuffix(footer).rstrip(),
                       normalise(textpage.get_text_bounded(bottom=0.8 * height, top=height))))
         textpage.close()
     return texts
@@ -186,6 +192,8 @@ def test_every_document_opens_on_its_own_page_in_toc_order(openings):
 
 def test_opening_pages_render_and_are_not_blank(pdf, openings):
     PAGES_DIR.mkdir(parents=True, exist_ok=True)
+    for old in PAGES_DIR.glob("*.png"):
+        old.unlink()
     for path, index in openings.items():
         image = pdf[index].render(scale=1.5).to_pil().convert("L")
         image.save(PAGES_DIR / f"page{index + 1:03d}-{path.stem}.png")
@@ -227,6 +235,22 @@ def test_every_figure_is_embedded_with_its_caption(pdf, page_texts, openings):
     total = sum(len(figures(path)[1]) for path in toc_documents())
     assert numbers == set(range(1, total + 1)), (f"figure numbers {sorted(numbers)}, "
                                                  f"{total} captions")
+
+
+def test_every_exercise_is_printed_with_its_solution(page_texts):
+    # On the site a solution is folded away; on paper it is printed after its exercise.
+    sources = [markdown_and_code(path)[0] for path in toc_documents()]
+    def directives(name: str) -> int:
+        fence = r"^(?:`{3,}|:{3,})\{" + name + r"\}"
+        return sum(len(re.findall(fence, text, re.MULTILINE)) for text in sources)
+
+    exercises = directives("exercise")
+    solutions = directives("solution") + directives("solution-start")
+    text = " ".join(page_texts)
+    printed = len(re.findall(r"\bExercise \d+\b", text))
+    assert printed >= exercises, f"{exercises} exercises in the sources, {printed} printed"
+    printed = len(re.findall(r"\bSolution to Exercise \d+\b", text))
+    assert printed == solutions, f"{solutions} solutions in the sources, {printed} printed"
 
 
 def test_the_references_list_every_work(page_texts, openings):

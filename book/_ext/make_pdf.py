@@ -49,7 +49,7 @@ PAGE_TIMEOUT_S = 120
 # The theme's screen furniture (header, sidebars, buttons, page navigation) is hidden; the
 # article takes the full page width; every chapter starts on a new page (singlehtml puts
 # an empty <span id="document-NAME"> before each document); code wraps instead of being
-# cut at the margin; figures are not split across pages.
+# cut at the margin; figures and references are not split across pages.
 PRINT_CSS = """
 @page { size: A4; }
 .bd-header, .bd-header-announcement, .bd-sidebar-primary, .bd-sidebar-secondary,
@@ -70,7 +70,7 @@ html, body { background: #fff !important; }
 }
 [id^="document-"] + section { break-before: page; }
 h1, h2, h3, h4 { break-after: avoid; }
-figure, img, .kn-explorer, .cell_output, table { break-inside: avoid; }
+figure, img, .kn-explorer, .cell_output, table, .citation { break-inside: avoid; }
 pre { white-space: pre-wrap !important; overflow-wrap: anywhere; overflow: visible !important; }
 a { color: inherit; }
 """
