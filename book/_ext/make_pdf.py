@@ -56,7 +56,7 @@ PRINT_CSS = """
 .bd-header-article, .header-article-main, .prev-next-area, .bd-footer,
 .bd-footer-article, .bd-footer-content, .footer-article, #pst-back-to-top, .skip-link,
 .headerlink, .copybtn, .search-button, .theme-switch-button, .sidebar-toggle,
-.primary-toggle, .secondary-toggle, .bd-search, .kn-pdf-link {
+.primary-toggle, .secondary-toggle, .bd-search, .toggle-button, .kn-pdf-link {
   display: none !important;
 }
 html, body { background: #fff !important; }
