@@ -39,6 +39,19 @@ from .superposition import (
     superposition_geometry,
 )
 from .training import train_regression, train_toy_model
+from .toy import (
+    AssociativeRecall,
+    AttentionOnlyTransformer,
+    RepeatedBlocks,
+    TrainingHistory,
+    head_scores,
+    induction_targets,
+    next_token_accuracy,
+    prefix_matching_score,
+    previous_token_score,
+    score_decomposition,
+    train_transformer,
+)
 from .yat import YatLayer
 
 # The Yat kernel function stays at kernelnotes.kernels.yat / kernelnotes.yat.yat: the
@@ -48,12 +61,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MLP",
+    "AssociativeRecall",
+    "AttentionOnlyTransformer",
     "FavorFeatures",
     "KernelRidge",
     "KernelSectionsExplorer",
     "LinearAttention",
     "NadarayaWatsonExplorer",
+    "RepeatedBlocks",
     "ToyModel",
+    "TrainingHistory",
     "YatLayer",
     "__version__",
     "angular_gaps",
@@ -65,9 +82,11 @@ __all__ = [
     "gaussian",
     "gaussian_attention",
     "gram",
+    "head_scores",
     "head_weights",
     "imq",
     "induction_head",
+    "induction_targets",
     "is_psd",
     "kernel_ridge",
     "l2_normalize",
@@ -75,17 +94,22 @@ __all__ = [
     "loewner_gap",
     "min_eigenvalue",
     "nadaraya_watson",
+    "next_token_accuracy",
     "polynomial",
     "positional_head",
+    "prefix_matching_score",
     "previous_token_head",
+    "previous_token_score",
     "psd_tolerance",
     "qk_normalize",
     "residual_stream",
     "rkhs_norm",
+    "score_decomposition",
     "softmax_attention",
     "sparse_features",
     "squared_distances",
     "superposition_geometry",
     "train_regression",
     "train_toy_model",
+    "train_transformer",
 ]
