@@ -14,7 +14,7 @@ WHEEL_KERNEL := kernelnotes-wheel
 export OMP_NUM_THREADS ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book site lab test lint bench clean wheel-env
+.PHONY: setup book site lab test lint bench clean wheel-env pdf
 
 setup: $(STAMP)
 
@@ -73,6 +73,14 @@ lint: setup
 # instruction.
 CHROMIUM := /usr/bin/chromium
 have_chromium = $(shell test -x $(CHROMIUM) && echo yes)
+
+# The whole book as one PDF, _build/pdf/book.pdf: a single-page build from the committed
+# notebooks (only book/about.md executes), printed offline by the headless Chromium (the
+# script says what to do if it is missing). When a site has been built (`make site` or
+# `make book`), the PDF is also copied into it (_build/html/_static/book.pdf, linked from
+# the introduction), so run this after it.
+pdf: setup
+	$(BIN)/python book/_ext/make_pdf.py
 
 # 1. lint and notebook hygiene; 2. one pytest run: unit tests, and strict nbval executing each
 # chapter once in the wheel environment; 3. the site from those verified outputs; 4. the
