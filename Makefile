@@ -84,7 +84,7 @@ pdf: setup
 
 # 1. lint and notebook hygiene; 2. one pytest run: unit tests, and strict nbval executing each
 # chapter once in the wheel environment; 3. the site from those verified outputs; 4. the
-# browser checks of the built site.
+# browser checks of the built site and of the PDF.
 test: setup wheel-env
 	$(BIN)/ruff check .
 	$(BIN)/python book/_ext/clean_notebooks.py --check book/*.ipynb
@@ -96,6 +96,7 @@ test: setup wheel-env
 	@test -x $(CHROMIUM) || { echo; echo "Everything but the browser checks passed. They need" \
 	  "Chromium at $(CHROMIUM): run 'sudo apt-get install chromium', then 'make test' again."; \
 	  exit 1; }
+	$(MAKE) --no-print-directory pdf
 	$(BIN)/python -m pytest -m browser tests
 
 bench: setup

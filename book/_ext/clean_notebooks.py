@@ -16,7 +16,8 @@ from pathlib import Path
 
 def timestamped_cells(notebook: dict) -> list[int]:
     """Indices of the cells that carry execution timestamps."""
-    return [i for i, cell in enumerate(notebook["cells"]) if "execution" in cell.get("metadata", {})]
+    return [i for i, cell in enumerate(notebook["cells"])
+            if "execution" in cell.get("metadata", {})]
 
 
 def clean(path: Path) -> bool:
