@@ -38,7 +38,6 @@ from .superposition import (
     sparse_features,
     superposition_geometry,
 )
-from .training import train_regression, train_toy_model
 from .toy import (
     AssociativeRecall,
     AttentionOnlyTransformer,
@@ -52,6 +51,7 @@ from .toy import (
     score_decomposition,
     train_transformer,
 )
+from .training import ModelStack, train_regression, train_toy_model
 from .yat import YatLayer
 
 # The Yat kernel function stays at kernelnotes.kernels.yat / kernelnotes.yat.yat: the
@@ -67,6 +67,7 @@ __all__ = [
     "KernelRidge",
     "KernelSectionsExplorer",
     "LinearAttention",
+    "ModelStack",
     "NadarayaWatsonExplorer",
     "RepeatedBlocks",
     "ToyModel",

@@ -95,3 +95,57 @@ def test_trainers_refuse_16_bit_dtypes_by_name(dtype):
         train_regression(mlp, x, y, steps=2)
     with pytest.raises(TypeError, match=r"dtype is torch\.(b?float16)"):
         train_toy_model(0.5, steps=2, dtype=dtype)
+
+
+def _stack_parts(seeds, out_features=2, hidden=7):
+    return [MLP(3, hidden, out_features, generator=torch.Generator().manual_seed(s),
+                dtype=F64) for s in seeds]
+
+
+def test_model_stack_outputs_are_the_copies_side_by_side():
+    from kernelnotes import ModelStack, YatLayer
+
+    x = torch.randn(9, 3, generator=torch.Generator().manual_seed(1), dtype=F64)
+    models = _stack_parts((0, 1, 2))
+    out = ModelStack(models)(x)
+    assert out.shape == (9, 3 * 2)
+    reference = torch.cat([m(x) for m in models], dim=-1)
+    torch.testing.assert_close(out, reference, rtol=1e-12, atol=1e-12)
+    yats = [YatLayer(3, 1, 5, generator=torch.Generator().manual_seed(s), dtype=F64)
+            for s in (3, 4)]
+    torch.testing.assert_close(ModelStack(yats)(x), torch.cat([m(x) for m in yats], -1),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_model_stack_trains_each_copy_as_if_alone():
+    from kernelnotes import ModelStack
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(23, 3, generator=g, dtype=F64)
+    y = torch.randn(23, 2, generator=g, dtype=F64)
+    alone = _stack_parts((0, 1, 2))
+    for model in alone:
+        train_regression(model, x, y, steps=60, lr=1e-2)
+    stack = ModelStack(_stack_parts((0, 1, 2)))
+    train_regression(stack, x, y.repeat(1, 3), steps=60, lr=1e-2)
+    together = stack.unstack()
+    for a, b in zip(alone, together, strict=True):
+        for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+            # Adam ignores the 1/3 gradient scale up to its eps (1e-8): a few 1e-6 here
+            torch.testing.assert_close(pb, pa, rtol=1e-4, atol=2e-5)
+    assert not torch.equal(together[0].hidden.weight, _stack_parts((0,))[0].hidden.weight)
+
+
+def test_model_stack_bad_input():
+    from kernelnotes import ModelStack
+
+    with pytest.raises(TypeError, match="models must be a list or tuple"):
+        ModelStack(MLP(3, 4))
+    with pytest.raises(ValueError, match="at least one module"):
+        ModelStack([])
+    with pytest.raises(TypeError, match=r"models\[1\] must be a torch.nn.Module"):
+        ModelStack([MLP(3, 4), "not a module"])
+    with pytest.raises(ValueError, match=r"models\[1\] differs"):
+        ModelStack([MLP(3, 4), MLP(3, 5)])
+    with pytest.raises(ValueError, match="buffers"):
+        ModelStack([torch.nn.BatchNorm1d(3)])
