@@ -130,7 +130,8 @@ def test_sliders_start_exactly_at_the_described_state(query, bandwidth):
 
 def test_status_counts_the_points_that_carry_the_weight():
     x = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=F64)
-    explorer = NadarayaWatsonExplorer(x, x, bandwidth=0.05, query=1.0)
+    explorer = NadarayaWatsonExplorer(x, x, bandwidth=0.05, query=1.0,
+                                      bandwidth_range=(0.01, 200))
     narrow = explorer.status(query=1.0, log10_bandwidth=math.log10(0.05))
     assert "the estimate is 1;" in narrow and "1 of 4 points carry 90%" in narrow
     wide = explorer.status(query=1.5, log10_bandwidth=2.0)
@@ -158,6 +159,10 @@ def test_texts_fill_the_templates_the_page_fills():
                                                     "log10_bandwidth": math.log10(0.3)}) == texts
     with pytest.raises(ValueError, match="no slider named"):
         explorer.texts(bandwidth=0.3)
+    with pytest.raises(ValueError, match="query must lie in the slider's range"):
+        explorer.texts(query=99.0)
+    with pytest.raises(TypeError, match="log10_bandwidth"):
+        explorer.figure_png(log10_bandwidth="wide")
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, -2.5, 1234.5, 0.000123456, 1e-7, 99.96, 40.0])

@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import torch
 
-from .._validation import as_tensor
+from .._validation import as_tensor, check_finite
 
 __all__ = ["Explorer", "Slider", "fill", "nice_ticks"]
 
@@ -117,8 +117,8 @@ class Explorer(abc.ABC):
       ``xticks`` and ``yticks`` if it uses the shared ``frame()`` axes), the classmethod
       ``state(data, values)`` (the numbers the templates name, computed from the page data
       and the slider values alone: the browser test calls it for the page it sees) and
-      ``figure_png(**values)`` (the same state drawn with matplotlib: the still image and
-      :func:`kernelnotes.explorers.widget`);
+      ``draw(ax, values)`` (the same state drawn on matplotlib axes: the still image and
+      :func:`kernelnotes.explorers.widget` show it);
     - the script defines ``state(values)``, computing the same numbers as the Python
       ``state`` from ``data`` (the payload), and ``draw(f, s)``, drawing on the frame ``f``
       (see ``explorer.js`` for the helpers: ``frame``, ``polyline``, ``linspace``,
@@ -159,8 +159,8 @@ class Explorer(abc.ABC):
         """The numbers the texts name, from the page data and the slider values."""
 
     @abc.abstractmethod
-    def figure_png(self, **values: float) -> bytes:
-        """The figure for these slider values drawn with matplotlib, as PNG bytes."""
+    def draw(self, ax, values: Mapping[str, float]) -> None:
+        """Draw the state for these slider values (all of them) on matplotlib axes."""
 
     # --- provided ---------------------------------------------------------------------
 
@@ -177,14 +177,36 @@ class Explorer(abc.ABC):
         state = cls.state(data, values)
         return {key: fill(template, state) for key, template in data["templates"].items()}
 
-    def texts(self, **values: float) -> dict[str, str]:
-        """The status sentence and slider texts; unnamed sliders keep their initial value."""
-        unknown = set(values) - {slider.name for slider in self.sliders()}
+    def slider_values(self, **values: float) -> dict[str, float]:
+        """Every slider's value: those given (checked against the slider's range), the
+        initial value for the others."""
+        sliders = {slider.name: slider for slider in self.sliders()}
+        unknown = set(values) - set(sliders)
         if unknown:
             raise ValueError(f"no slider named {sorted(unknown)}; the sliders are "
-                             f"{[slider.name for slider in self.sliders()]}")
-        start = {slider.name: slider.value for slider in self.sliders()}
-        return self.page_texts(self.page_data(), {**start, **values})
+                             f"{list(sliders)}")
+        checked = {name: slider.value for name, slider in sliders.items()}
+        for name, value in values.items():
+            value, slider = check_finite(value, name), sliders[name]
+            if not slider.lo <= value <= slider.hi:
+                raise ValueError(f"{name} must lie in the slider's range [{slider.lo}, "
+                                 f"{slider.hi}], got {value}")
+            checked[name] = value
+        return checked
+
+    def texts(self, **values: float) -> dict[str, str]:
+        """The status sentence (``"status"``) and each slider's text for these slider
+        values; sliders not named keep their initial value."""
+        return self.page_texts(self.page_data(), self.slider_values(**values))
+
+    def figure_png(self, **values: float) -> bytes:
+        """The figure for these slider values drawn with matplotlib, as a small PNG."""
+        values = self.slider_values(**values)
+        from matplotlib.figure import Figure  # no pyplot: no global figure state
+
+        fig = Figure(figsize=(7.2, 4.0), layout="tight")
+        self.draw(fig.subplots(), values)
+        return png_bytes(fig, dpi=80)
 
     def status(self, **values: float) -> str:
         """The sentence the figure shows (and announces to screen readers) for a state."""

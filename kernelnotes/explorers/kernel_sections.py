@@ -11,7 +11,7 @@ from .._validation import as_tensor
 from ..kernels import gaussian
 from ..plotting import KERNEL_COLOR
 from ..rkhs import kernel_ridge
-from .base import F64, Explorer, Slider, nice_ticks, png_bytes, points, round_values, value_range
+from .base import F64, Explorer, Slider, nice_ticks, points, round_values, value_range
 
 __all__ = ["KernelSectionsExplorer"]
 
@@ -159,13 +159,9 @@ class KernelSectionsExplorer(Explorer):
             "colors": {"sum": KERNEL_COLOR, "section": SECTION_COLOR, "target": TARGET_COLOR},
         }
 
-    def figure_png(self, *, width: float | None = None, dpi: int = 80) -> bytes:
-        from matplotlib.figure import Figure  # no pyplot: no global figure state
-
-        i = self.width_index if width is None else round(width)
+    def draw(self, ax, values: Mapping[str, float]) -> None:
+        i = round(values["width"])
         sections = self.sections(self.grid, i)
-        fig = Figure(figsize=(7.2, 4.0), layout="tight")
-        ax = fig.subplots()
         ax.plot(self.grid, sections, color=SECTION_COLOR, linewidth=1)
         ax.plot(self.grid, self.target_values, color=TARGET_COLOR, linestyle="--",
                 linewidth=1.5, label="target")
@@ -175,7 +171,6 @@ class KernelSectionsExplorer(Explorer):
                 transform=ax.get_xaxis_transform(), clip_on=False)
         ax.set_xlim(*self.domain)
         ax.legend(loc="upper right", fontsize=8)
-        return png_bytes(fig, dpi)
 
     def __repr__(self) -> str:
         return (f"KernelSectionsExplorer(n_anchors={self.anchors.numel()}, "

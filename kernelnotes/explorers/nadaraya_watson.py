@@ -11,7 +11,7 @@ from .._validation import as_tensor, check_positive
 from ..kernels import gaussian
 from ..plotting import CURVE_COLOR, KERNEL_COLOR, nadaraya_watson_panel
 from ..smoothing import nadaraya_watson
-from .base import F64, Explorer, Slider, nice_ticks, png_bytes, points, round_values, value_range
+from .base import F64, Explorer, Slider, nice_ticks, points, round_values, value_range
 
 __all__ = ["NadarayaWatsonExplorer"]
 
@@ -148,17 +148,10 @@ class NadarayaWatsonExplorer(Explorer):
             "colors": {"kernel": KERNEL_COLOR, "curve": CURVE_COLOR, "data": DATA_COLOR},
         }
 
-    def figure_png(self, *, query: float | None = None, log10_bandwidth: float | None = None,
-                   dpi: int = 80) -> bytes:
-        from matplotlib.figure import Figure  # no pyplot: no global figure state
-
-        query = self.query if query is None else query
-        bandwidth = self.bandwidth if log10_bandwidth is None else 10.0 ** log10_bandwidth
-        fig = Figure(figsize=(7.2, 4.0), layout="tight")
-        ax = fig.subplots()
-        nadaraya_watson_panel(ax, self.x_train, self.y_train, query, bandwidth)
+    def draw(self, ax, values: Mapping[str, float]) -> None:
+        nadaraya_watson_panel(ax, self.x_train, self.y_train, values["query"],
+                              10.0 ** values["log10_bandwidth"])
         ax.set_xlim(*self.domain)
-        return png_bytes(fig, dpi)
 
     def __repr__(self) -> str:
         return (f"NadarayaWatsonExplorer(n={self.x_train.numel()}, "
