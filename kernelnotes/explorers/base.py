@@ -234,7 +234,7 @@ class Explorer(abc.ABC):
             f"{self._still_image()}"
             f'<p class="kn-note">Interactive figure: run this cell (or trust the notebook) '
             f"to use its controls.</p>"
-            f'<canvas hidden width="720" height="450" role="img" '
+            f'<canvas hidden width="0" height="0" role="img" '
             f'aria-labelledby="{uid}-title" aria-describedby="{uid}-desc"></canvas>'
             f'<p class="kn-desc" id="{uid}-desc">{html.escape(self.description())}</p>'
             f'<div class="kn-controls">{controls}</div>'
