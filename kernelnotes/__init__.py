@@ -9,6 +9,7 @@ from .attention import (
     qk_normalize,
     softmax_attention,
 )
+from .explorers import KernelSectionsExplorer, NadarayaWatsonExplorer
 from .heads import (
     head_weights,
     induction_head,
@@ -16,7 +17,6 @@ from .heads import (
     previous_token_head,
     residual_stream,
 )
-from .interactive import KernelSectionsExplorer, NadarayaWatsonExplorer
 from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
 from .linear import FavorFeatures, LinearAttention, linear_attention
 from .mlp import MLP
