@@ -119,15 +119,24 @@ def l2_normalize(x, dim: int = -1, eps: float = 1e-12) -> torch.Tensor:
     (at least its smallest normal number, ``torch.finfo(x.dtype).tiny``).
     """
     x = as_tensor(x, "x")
-    eps = check_positive(eps, "eps")
+    eps = _check_eps(eps, x.dtype)
     if isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError(f"dim must be an integer axis of x, got {type(dim).__name__}")
     if not -x.dim() <= dim < x.dim():
         raise ValueError(f"dim must be an integer axis of x (which has {x.dim()} axes), "
                          f"got {dim!r}")
-    if eps < torch.finfo(x.dtype).tiny:
-        raise ValueError(f"eps must be at least the smallest normal {x.dtype} number, "
-                         f"{torch.finfo(x.dtype).tiny:g}, got {eps:g}")
+    return _unit(x, dim, eps)
+
+
+def _check_eps(eps, dtype: torch.dtype) -> float:
+    eps = check_positive(eps, "eps")
+    if eps < torch.finfo(dtype).tiny:
+        raise ValueError(f"eps must be at least the smallest normal {dtype} number, "
+                         f"{torch.finfo(dtype).tiny:g}, got {eps:g}")
+    return eps
+
+
+def _unit(x: torch.Tensor, dim: int, eps: float) -> torch.Tensor:
     return x / torch.linalg.vector_norm(x, dim=dim, keepdim=True).clamp_min(eps)
 
 
@@ -139,7 +148,11 @@ def qk_normalize(q, k, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor]:
     """
     q = as_tensor(q, "q")
     k = as_tensor(k, "k", like=q)
-    return l2_normalize(q, eps=eps), l2_normalize(k, eps=eps)
+    check_min_dims(q, "q", 1, "(..., E)")
+    check_min_dims(k, "k", 1, "(..., E)")
+    check_same_dtype((q, "q"), (k, "k"))
+    eps = _check_eps(eps, q.dtype)
+    return _unit(q, -1, eps), _unit(k, -1, eps)
 
 
 def gaussian_attention(q, k, v, *, causal: bool = False, scale=None,

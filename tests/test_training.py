@@ -95,3 +95,9 @@ def test_trainers_refuse_16_bit_dtypes_by_name(dtype):
         train_regression(mlp, x, y, steps=2)
     with pytest.raises(TypeError, match=r"dtype is torch\.(b?float16)"):
         train_toy_model(0.5, steps=2, dtype=dtype)
+
+
+def test_a_diverging_run_is_refused_by_naming_lr():
+    x = torch.rand(8, 2, dtype=F64)
+    with pytest.raises(ValueError, match=r"training diverged.*lower lr"):
+        train_regression(MLP(2, 3, dtype=F64), x, x[:, :1], steps=5, lr=1e30, weight_decay=0.1)
