@@ -19,6 +19,7 @@ __all__ = [
     "as_qkv",
     "as_tensor",
     "broadcast_batch",
+    "check_bool",
     "check_finite",
     "check_float_dtype",
     "check_generator",
@@ -65,6 +66,13 @@ def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Te
     if not tensor.is_floating_point():
         raise TypeError(f"{name} must have a floating-point dtype, got {tensor.dtype}")
     return tensor
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` if it is True or False (numpy's bool too), else a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
 
 
 def check_positive_int(value, name: str) -> int:
