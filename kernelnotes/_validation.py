@@ -19,7 +19,10 @@ __all__ = [
     "as_qkv",
     "as_tensor",
     "broadcast_batch",
+    "check_bool",
     "check_finite",
+    "check_float_dtype",
+    "check_generator",
     "check_min_dims",
     "check_nonnegative",
     "check_positive",
@@ -63,6 +66,13 @@ def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Te
     if not tensor.is_floating_point():
         raise TypeError(f"{name} must have a floating-point dtype, got {tensor.dtype}")
     return tensor
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` if it is True or False (numpy's bool too), else a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
 
 
 def check_positive_int(value, name: str) -> int:
@@ -174,13 +184,29 @@ def as_qkv(q, k, v) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def check_probability(value, name: str) -> float:
-    """``value`` as a float in ``[0, 1)``: a TypeError unless it is a real number, a
-    ValueError outside that range."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number in [0, 1), got {type(value).__name__}")
+    """``value`` as a float in ``[0, 1)``, checked like :func:`check_finite` first."""
+    value = check_finite(value, name)
     if not 0 <= value < 1:
         raise ValueError(f"{name} must lie in [0, 1), got {value}")
-    return float(value)
+    return value
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """``dtype`` if it is a floating-point torch dtype, torch's default for None; else a
+    TypeError."""
+    if dtype is None:
+        return torch.get_default_dtype()
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating-point torch dtype, got {dtype!r}")
+    return dtype
+
+
+def check_generator(generator, name: str = "generator") -> torch.Generator | None:
+    """``generator`` unchanged if it is None or a ``torch.Generator``, else a TypeError."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got "
+                        f"{type(generator).__name__}")
+    return generator
 
 
 def as_module_input(x, module: torch.nn.Module, features: int, name: str = "x") -> torch.Tensor:

@@ -23,6 +23,7 @@ from ._validation import (
     as_qkv,
     as_tensor,
     broadcast_batch,
+    check_bool,
     check_min_dims,
     check_positive,
     check_positive_int,
@@ -46,12 +47,6 @@ _qkv = as_qkv
 
 def _scale(scale, dim: int) -> float:
     return 1 / math.sqrt(dim) if scale is None else check_positive(scale, "scale")
-
-
-def _check_flag(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
-    return value
 
 
 def causal_mask(query_len: int, key_len: int, device=None) -> torch.Tensor:
@@ -83,7 +78,7 @@ def softmax_attention(q, k, v, *, causal: bool = False, scale=None):
     Returns ``(output, weights)`` with output ``(..., L, Ev)`` and weights ``(..., L, S)``.
     """
     q, k, v = as_qkv(q, k, v)
-    causal = _check_flag(causal, "causal")
+    causal = check_bool(causal, "causal")
     s = _scale(scale, q.shape[-1])
     dtype = q.dtype
     q, k, v = _upcast(q, k, v)
@@ -104,7 +99,7 @@ def attention_as_nadaraya_watson(q, k, v, *, causal: bool = False, scale=None):
     Returns ``(output, weights)`` exactly like :func:`softmax_attention`.
     """
     q, k, v = as_qkv(q, k, v)
-    causal = _check_flag(causal, "causal")
+    causal = check_bool(causal, "causal")
     temperature = 1 / _scale(scale, q.shape[-1])
     return _smooth(q, k, v, causal,
                    lambda q, k, mask: _cores.dot_scores(q, k, 1 / temperature))
@@ -119,15 +114,24 @@ def l2_normalize(x, dim: int = -1, eps: float = 1e-12) -> torch.Tensor:
     (at least its smallest normal number, ``torch.finfo(x.dtype).tiny``).
     """
     x = as_tensor(x, "x")
-    eps = check_positive(eps, "eps")
+    eps = _check_eps(eps, x.dtype)
     if isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError(f"dim must be an integer axis of x, got {type(dim).__name__}")
     if not -x.dim() <= dim < x.dim():
         raise ValueError(f"dim must be an integer axis of x (which has {x.dim()} axes), "
                          f"got {dim!r}")
-    if eps < torch.finfo(x.dtype).tiny:
-        raise ValueError(f"eps must be at least the smallest normal {x.dtype} number, "
-                         f"{torch.finfo(x.dtype).tiny:g}, got {eps:g}")
+    return _unit(x, dim, eps)
+
+
+def _check_eps(eps, dtype: torch.dtype) -> float:
+    eps = check_positive(eps, "eps")
+    if eps < torch.finfo(dtype).tiny:
+        raise ValueError(f"eps must be at least the smallest normal {dtype} number, "
+                         f"{torch.finfo(dtype).tiny:g}, got {eps:g}")
+    return eps
+
+
+def _unit(x: torch.Tensor, dim: int, eps: float) -> torch.Tensor:
     return x / torch.linalg.vector_norm(x, dim=dim, keepdim=True).clamp_min(eps)
 
 
@@ -139,7 +143,11 @@ def qk_normalize(q, k, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor]:
     """
     q = as_tensor(q, "q")
     k = as_tensor(k, "k", like=q)
-    return l2_normalize(q, eps=eps), l2_normalize(k, eps=eps)
+    check_min_dims(q, "q", 1, "(..., E)")
+    check_min_dims(k, "k", 1, "(..., E)")
+    check_same_dtype((q, "q"), (k, "k"))
+    eps = _check_eps(eps, q.dtype)
+    return _unit(q, -1, eps), _unit(k, -1, eps)
 
 
 def gaussian_attention(q, k, v, *, causal: bool = False, scale=None,
@@ -170,8 +178,8 @@ def gaussian_attention(q, k, v, *, causal: bool = False, scale=None,
     weights : ``(..., L, S)``, non-negative, each row summing to 1.
     """
     q, k, v = as_qkv(q, k, v)
-    causal = _check_flag(causal, "causal")
-    key_norm_correction = _check_flag(key_norm_correction, "key_norm_correction")
+    causal = check_bool(causal, "causal")
+    key_norm_correction = check_bool(key_norm_correction, "key_norm_correction")
     s = _scale(scale, q.shape[-1])
     if key_norm_correction:
         return _smooth(q, k, v, causal, lambda q, k, mask: _cores.dot_scores(q, k, s))

@@ -28,7 +28,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ._validation import check_positive, check_positive_int
+from ._validation import check_float_dtype, check_positive, check_positive_int
 from .attention import softmax_attention
 
 __all__ = [
@@ -51,6 +51,8 @@ def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
         except ValueError as error:  # ragged nested lists
             raise ValueError(f"tokens must be a rectangular array of token ids: "
                              f"{error}") from None
+    if tokens.is_meta:
+        raise ValueError("tokens is a meta tensor (a shape without data); pass token ids")
     if tokens.dim() < 1 or tokens.numel() == 0:
         raise ValueError(f"tokens must have shape (..., n) with n >= 1, got "
                          f"{tuple(tokens.shape)}")
@@ -87,9 +89,7 @@ def residual_stream(tokens, vocab_size: int, max_len: int | None = None,
     tokens, vocab_size = _tokens(tokens, vocab_size)
     n = tokens.shape[-1]
     omega = _omega(n, max_len)
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+    dtype = check_float_dtype(dtype)
     embed = torch.nn.functional.one_hot(tokens, vocab_size).to(dtype)
     previous = torch.zeros_like(embed)
     previous[..., 1:, :] = embed[..., :-1, :]

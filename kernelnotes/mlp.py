@@ -49,6 +49,9 @@ class MLP(nn.Module):
         in_features = check_positive_int(in_features, "in_features")
         hidden_features = check_positive_int(hidden_features, "hidden_features")
         out_features = check_positive_int(out_features, "out_features")
+        if not isinstance(activation, str):
+            raise TypeError(f"activation must be a string, one of {sorted(_ACTIVATIONS)}, "
+                            f"got {type(activation).__name__}")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
                              f"got {activation!r}")

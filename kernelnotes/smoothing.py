@@ -81,6 +81,8 @@ def nadaraya_watson(x_query, x_train, y_train, kernel, *, mask=None, **kernel_pa
     batch = broadcast_batch({"x_query": x_query.shape, "x_train": x_train.shape,
                              "y_train": y_train.shape}, trailing=2)
     weights_shape = (*batch, x_query.shape[-2], x_train.shape[-2])
+    gram_shape = (*torch.broadcast_shapes(x_query.shape[:-2], x_train.shape[:-2]),
+                  x_query.shape[-2], x_train.shape[-2])
     if mask is not None:
         mask = _check_mask(mask, weights_shape, x_query.device)
 
@@ -88,10 +90,11 @@ def nadaraya_watson(x_query, x_train, y_train, kernel, *, mask=None, **kernel_pa
     work = _cores.compute_dtype(dtype)
     log_gram = getattr(kernel, "log_gram", None)
     scores = (log_gram or kernel)(x_query.to(work), x_train.to(work), **kernel_params)
-    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != weights_shape:
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != gram_shape:
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise ValueError(f"kernel must return the (..., n, m) = {weights_shape} Gram matrix "
+        raise ValueError(f"kernel must return the (..., n, m) = {gram_shape} Gram matrix "
                          f"of x_query and x_train, got {got}")
+    scores = scores.expand(weights_shape)  # batch axes that only y_train has
     if log_gram is None:
         kept = scores if mask is None else scores.masked_fill(~mask, 0.0)
         if (kept < 0).any():

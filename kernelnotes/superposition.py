@@ -18,6 +18,8 @@ from torch.nn import functional as F
 from ._validation import (
     as_module_input,
     as_tensor,
+    check_float_dtype,
+    check_generator,
     check_positive,
     check_positive_int,
     check_probability,
@@ -36,7 +38,11 @@ def feature_importance(n_features: int, decay: float = 0.9, *, dtype=None) -> to
     """Importances ``decay**i`` for ``i = 0..n_features-1``, the toy model's loss weights."""
     n_features = check_positive_int(n_features, "n_features")
     decay = check_positive(decay, "decay")
-    return decay ** torch.arange(n_features, dtype=dtype or torch.get_default_dtype())
+    dtype = check_float_dtype(dtype)
+    if (n_features - 1) * math.log(decay) >= math.log(torch.finfo(dtype).max):
+        raise ValueError(f"decay={decay:g} overflows {dtype}: decay**{n_features - 1} is too "
+                         f"large")
+    return decay ** torch.arange(n_features, dtype=dtype)
 
 
 def sparse_features(batch_size: int, n_features: int, sparsity: float, *,
@@ -49,7 +55,8 @@ def sparse_features(batch_size: int, n_features: int, sparsity: float, *,
     batch_size = check_positive_int(batch_size, "batch_size")
     n_features = check_positive_int(n_features, "n_features")
     sparsity = check_probability(sparsity, "sparsity")
-    dtype = dtype or torch.get_default_dtype()
+    generator = check_generator(generator)
+    dtype = check_float_dtype(dtype)
     values = torch.rand(batch_size, n_features, generator=generator, dtype=dtype)
     present = torch.rand(batch_size, n_features, generator=generator, dtype=dtype) >= sparsity
     return values * present
@@ -69,7 +76,8 @@ class ToyModel(nn.Module):
         super().__init__()
         self.n_features = check_positive_int(n_features, "n_features")
         self.n_hidden = check_positive_int(n_hidden, "n_hidden")
-        dtype = dtype or torch.get_default_dtype()
+        dtype = check_float_dtype(dtype)
+        generator = check_generator(generator)
         std = math.sqrt(2 / (n_features + n_hidden))
         self.W = nn.Parameter(torch.randn(n_hidden, n_features, generator=generator,
                                           dtype=dtype).to(device) * std)

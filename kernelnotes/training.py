@@ -9,6 +9,7 @@ machine.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import torch
@@ -17,6 +18,8 @@ from torch.nn import functional as F
 
 from ._validation import (
     as_tensor,
+    check_float_dtype,
+    check_generator,
     check_nonnegative,
     check_positive,
     check_positive_int,
@@ -30,10 +33,7 @@ __all__ = ["ModelStack", "adamw", "train_regression", "train_toy_model"]
 
 def _generator(seed, generator) -> torch.Generator:
     """A CPU generator from ``generator`` or, failing that, from the integer ``seed``."""
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got "
-                            f"{type(generator).__name__}")
+    if check_generator(generator) is not None:
         return generator
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
@@ -56,16 +56,21 @@ def adamw(parameters, loss_at: Callable[[int], torch.Tensor], steps: int, lr: fl
           weight_decay: float) -> torch.Tensor:
     """Run AdamW on ``loss_at(step)`` for ``steps`` steps; the loss at each step, float64.
 
-    The loop both trainers share, on already checked settings (it checks nothing itself).
+    The loop both trainers share, on already checked settings. A loss that stops being
+    finite (a learning rate far too large) ends the run with a ValueError naming ``lr``,
+    instead of returning NaN weights.
     """
     optimiser = torch.optim.AdamW(list(parameters), lr=lr, weight_decay=weight_decay)
     losses = torch.empty(steps, dtype=torch.float64)
     for step in range(steps):
         loss = loss_at(step)
+        losses[step] = loss.detach().double()  # the copy to the host reads the loss anyway
+        if not math.isfinite(losses[step]):
+            raise ValueError(f"training diverged: the loss is {losses[step].item()} at step "
+                             f"{step}; lower lr (now {lr:g}) or weight_decay")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        losses[step] = loss.detach().double()
     return losses
 
 
@@ -98,6 +103,7 @@ def train_toy_model(sparsity: float, *, n_features: int = 5, n_hidden: int = 2,
     sparsity = check_probability(sparsity, "sparsity")
     steps, lr, weight_decay = _check_settings(steps, lr, weight_decay)
     batch_size = check_positive_int(batch_size, "batch_size")
+    dtype = check_float_dtype(dtype)
     _check_training_dtype(dtype, "dtype")
     g = _generator(seed, generator)
     model = ToyModel(n_features, n_hidden, generator=g, dtype=dtype)

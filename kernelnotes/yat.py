@@ -20,6 +20,8 @@ from . import _cores
 from ._validation import (
     as_tensor,
     check_finite,
+    check_float_dtype,
+    check_generator,
     check_positive,
     check_positive_int,
     check_same_dtype,
@@ -81,8 +83,11 @@ class YatLayer(nn.Module):
         eps = check_positive(eps, "eps")
         if eps <= MIN_EPS:
             raise ValueError(f"eps must be greater than MIN_EPS={MIN_EPS:g}, got eps={eps}")
-        factory = {"dtype": dtype if dtype is not None else torch.get_default_dtype(),
-                   "device": device}
+        factory = {"dtype": check_float_dtype(dtype), "device": device}
+        if b * b >= torch.finfo(factory["dtype"]).max:
+            raise ValueError(f"b={b:g} is too large for {factory['dtype']}: (w . x + b)^2 "
+                             f"overflows")
+        generator = check_generator(generator)
         self.in_features, self.out_features, self.n_centres = in_features, out_features, n_centres
 
         if centres is None:

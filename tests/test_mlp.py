@@ -62,3 +62,10 @@ def test_mlp_bad_input():
         mlp(torch.ones(4, 2, dtype=F64))
     with pytest.raises(TypeError, match="x"):
         mlp.contributions(torch.ones(4, 2, dtype=torch.int64))
+
+
+def test_activation_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="activation must be a string"):
+        MLP(2, 3, activation=3)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        MLP(2, 3, activation="swish")

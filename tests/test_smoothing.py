@@ -136,3 +136,28 @@ def test_mask_broadcasts_over_queries_and_batches():
     ref, _ = nadaraya_watson(xq, xt[:, keep], yt[:, keep], gaussian, bandwidth=1.0)
     assert (w[..., ~keep] == 0).all()
     torch.testing.assert_close(pred, ref, rtol=0, atol=1e-12)
+
+
+def test_targets_with_batch_axes_of_their_own():
+    # one set of points, several target sets: the kernel's (n, m) Gram matrix is shared
+    g = torch.Generator().manual_seed(2)
+    xq, xt = torch.randn(4, 2, generator=g, dtype=F64), torch.randn(3, 2, generator=g, dtype=F64)
+    yt = torch.randn(5, 3, 2, generator=g, dtype=F64)
+    pred, w = nadaraya_watson(xq, xt, yt, gaussian, bandwidth=0.9)
+    single, w0 = nadaraya_watson(xq, xt, yt[1], gaussian, bandwidth=0.9)
+    assert pred.shape == (5, 4, 2) and w.shape == (5, 4, 3)
+    torch.testing.assert_close(pred[1], single, rtol=0, atol=1e-12)
+    torch.testing.assert_close(w[3], w0, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16_bit_inputs_are_smoothed_in_float32(dtype):
+    # q . k / 2 reaches 80000, past float16's 65504; the weights are computed in float32
+    g = torch.Generator().manual_seed(4)
+    q = (400 * torch.nn.functional.normalize(torch.randn(3, 4, generator=g), dim=-1)).to(dtype)
+    k = (400 * torch.nn.functional.normalize(torch.randn(5, 4, generator=g), dim=-1)).to(dtype)
+    v = torch.randn(5, 2, generator=g).to(dtype)
+    pred, w = nadaraya_watson(q, k, v, exp_dot)
+    ref, _ = nadaraya_watson(q.double(), k.double(), v.double(), exp_dot)
+    assert pred.dtype == dtype and w.dtype == dtype and torch.isfinite(pred).all()
+    assert ((pred.double() - ref).norm() / ref.norm()).item() <= torch.finfo(dtype).eps

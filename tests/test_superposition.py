@@ -60,3 +60,12 @@ def test_angular_gaps():
     assert gaps.sum().item() == pytest.approx(2 * math.pi)
     with pytest.raises(ValueError, match="W must have shape"):
         angular_gaps(torch.ones(3, 5))
+
+
+def test_bad_types_and_overflowing_decay_are_named():
+    with pytest.raises(ValueError, match="decay=1e\\+30 overflows"):
+        feature_importance(5, decay=1e30, dtype=torch.float32)
+    with pytest.raises(TypeError, match="generator"):
+        sparse_features(2, 3, 0.5, generator=3)
+    with pytest.raises(TypeError, match="dtype"):
+        ToyModel(3, 2, dtype=torch.int64)

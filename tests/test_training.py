@@ -149,3 +149,9 @@ def test_model_stack_bad_input():
         ModelStack([MLP(3, 4), MLP(3, 5)])
     with pytest.raises(ValueError, match="buffers"):
         ModelStack([torch.nn.BatchNorm1d(3)])
+
+
+def test_a_diverging_run_is_refused_by_naming_lr():
+    x = torch.rand(8, 2, dtype=F64)
+    with pytest.raises(ValueError, match=r"training diverged.*lower lr"):
+        train_regression(MLP(2, 3, dtype=F64), x, x[:, :1], steps=5, lr=1e30, weight_decay=0.1)

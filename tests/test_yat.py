@@ -266,3 +266,9 @@ def test_training_path_never_reads_tensor_values_on_the_host(monkeypatch):
     loss.backward()
     monkeypatch.undo()
     assert layer.centres.grad is not None and torch.isfinite(layer.centres.grad).all()
+
+
+def test_b_whose_square_overflows_the_dtype_is_refused():
+    with pytest.raises(ValueError, match=r"b=1e\+30 is too large for torch\.float32"):
+        YatLayer(2, 1, 3, b=1e30, dtype=torch.float32)
+    YatLayer(2, 1, 3, b=1e30, dtype=F64)  # representable in float64
