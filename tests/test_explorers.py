@@ -266,7 +266,7 @@ def test_sections_sum_to_the_kernel_ridge_fit_at_every_width():
                                    atol=1e-14)
     torch.testing.assert_close(
         explorer.norms(),
-        torch.stack([rkhs_norm(f.alpha, f.gram) for f in explorer.fits]))
+        torch.stack([rkhs_norm(f.alpha, f.K) for f in explorer.fits]))
 
 
 def test_narrow_sections_are_local_and_wide_ones_pool():
