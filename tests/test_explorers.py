@@ -317,6 +317,8 @@ def test_nice_ticks_are_evenly_spaced_round_numbers_inside_the_range(lo, span, m
     ({"x_train": torch.full((40,), float("nan"), dtype=F64)}, ValueError, "x_train"),
     ({"x_train": torch.zeros(4, 2, dtype=F64)}, ValueError, "x_train"),
     ({"x_train": torch.arange(40)}, TypeError, "x_train"),
+    ({"query": "middle"}, TypeError, "query"),
+    ({"query": float("nan")}, ValueError, "query"),
 ])
 def test_nadaraya_watson_explorer_rejects_bad_input(kwargs, error, match):
     x, y = toy()
@@ -332,6 +334,7 @@ def test_nadaraya_watson_explorer_rejects_bad_input(kwargs, error, match):
     ({"widths": [0.1, 0.05]}, ValueError, "widths"),
     ({"widths": [-0.1, 0.05]}, ValueError, "widths"),
     ({"width_index": 30}, ValueError, "width_index"),
+    ({"width_index": 2.5}, TypeError, "width_index"),
     ({"lam": -1.0}, ValueError, "lam"),
     ({"grid_size": 1}, ValueError, "grid_size"),
     ({"anchors": []}, ValueError, "anchors"),

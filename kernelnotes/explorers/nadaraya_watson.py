@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .._validation import as_tensor, check_positive
+from .._validation import as_tensor, check_finite, check_positive
 from ..kernels import gaussian
 from ..plotting import CURVE_COLOR, KERNEL_COLOR, nadaraya_watson_panel
 from ..smoothing import nadaraya_watson
@@ -80,7 +80,7 @@ class NadarayaWatsonExplorer(Explorer):
             raise ValueError(f"bandwidth {self.bandwidth} lies outside bandwidth_range "
                              f"{self.bandwidth_range}")
         mid = 0.5 * (self.domain[0] + self.domain[1])
-        self.query = mid if query is None else float(query)
+        self.query = mid if query is None else check_finite(query, "query")
         if not self.domain[0] <= self.query <= self.domain[1]:
             raise ValueError(f"query {self.query} lies outside the domain {self.domain}")
         self.title = str(title)
