@@ -41,10 +41,6 @@ __all__ = [
 ]
 
 
-# kernelnotes.linear imports this name; remove it once that module uses as_qkv instead.
-_qkv = as_qkv
-
-
 def _scale(scale, dim: int) -> float:
     return 1 / math.sqrt(dim) if scale is None else check_positive(scale, "scale")
 

@@ -34,10 +34,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import check_finite, check_positive
+from ._validation import as_tensor, check_finite, check_float_dtype, check_positive_int
 from .heads import _tokens
 from .linear import FEATURE_MAPS, linear_attention
-from .training import _generator
+from .training import _check_settings, _check_training_dtype, _generator
 
 __all__ = [
     "AssociativeRecall",
@@ -243,7 +243,7 @@ class AttentionOnlyTransformer(nn.Module):
         # a FavorFeatures kernel is a module: assigning it registers its projection here
         self.kernel = _check_kernel(kernel)
         g = _generator(seed, generator)
-        dtype = torch.get_default_dtype() if dtype is None else dtype
+        dtype = check_float_dtype(dtype)
 
         def weight(*shape, fan_in):
             return nn.Parameter(torch.randn(*shape, generator=g, dtype=dtype)
@@ -289,7 +289,11 @@ class AttentionOnlyTransformer(nn.Module):
                 f"d_head={self.d_head}, kernel={kernel}")
 
     def _check_heads(self, heads, name: str) -> set[tuple[int, int]]:
-        heads = set(heads)
+        try:
+            heads = set(heads)
+        except TypeError:  # not iterable, or unhashable entries
+            raise TypeError(f"{name} must be an iterable of (layer, head) pairs, got "
+                            f"{type(heads).__name__}") from None
         for head in heads:
             if (not isinstance(head, tuple) or len(head) != 2
                     or not all(isinstance(i, int) and not isinstance(i, bool) for i in head)):
@@ -339,6 +343,9 @@ class AttentionOnlyTransformer(nn.Module):
             raise ValueError(f"tokens must have shape (batch, n) with n <= max_len = "
                              f"{self.max_len}, got {tuple(tokens.shape)}")
         ablated = self._check_heads(ablate, "ablate")
+        if score_scale is not None and not isinstance(score_scale, Mapping):
+            raise TypeError(f"score_scale must be a mapping {{(layer, head): c}} or None, got "
+                            f"{type(score_scale).__name__}")
         scales = {} if score_scale is None else dict(score_scale)
         self._check_heads(scales, "score_scale")
         scales = {head: check_finite(c, f"score_scale[{head}]") for head, c in scales.items()}
@@ -379,9 +386,7 @@ class AttentionOnlyTransformer(nn.Module):
 
 
 def _weights_input(weights, n_min: int = 1) -> torch.Tensor:
-    if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
-        raise TypeError(f"weights must be a floating-point torch.Tensor, got "
-                        f"{getattr(weights, 'dtype', type(weights).__name__)}")
+    weights = as_tensor(weights, "weights")
     if weights.dim() < 3 or weights.shape[-1] != weights.shape[-2] or weights.shape[-1] < n_min:
         raise ValueError(f"weights must have shape (batch, ..., n, n) with n >= {n_min}, "
                          f"got {tuple(weights.shape)}")
@@ -408,9 +413,12 @@ def induction_targets(tokens) -> torch.Tensor:
             or tokens.dtype == torch.bool:
         raise TypeError(f"tokens must be an integer torch.Tensor, got "
                         f"{getattr(tokens, 'dtype', type(tokens).__name__)}")
-    if tokens.dim() != 2:
-        raise ValueError(f"tokens must have shape (batch, n), got {tuple(tokens.shape)}")
-    if tokens.numel() and tokens.min() < 0:
+    if tokens.is_meta:
+        raise ValueError("tokens is a meta tensor (a shape without data); pass token ids")
+    if tokens.dim() != 2 or tokens.numel() == 0:
+        raise ValueError(f"tokens must have shape (batch, n) with batch, n >= 1, got "
+                         f"{tuple(tokens.shape)}")
+    if tokens.min() < 0:
         raise ValueError(f"tokens must be ids >= 0, got {tokens.min().item()}")
     # -1 before position 0: no token there to match
     before = torch.cat([tokens.new_full((tokens.shape[0], 1), -1), tokens[:, :-1]], dim=1)
@@ -447,6 +455,7 @@ def head_scores(model: AttentionOnlyTransformer, tokens) -> tuple[torch.Tensor, 
 
     Each is ``(number of heads,)``, one score per entry of ``model.heads``.
     """
+    _check_model(model)
     with torch.no_grad():
         weights = torch.cat(model.run_with_cache(tokens)[1]["weights"], dim=1)
     return previous_token_score(weights), prefix_matching_score(weights, tokens)
@@ -456,6 +465,8 @@ def next_token_accuracy(model: AttentionOnlyTransformer, tokens, mask, *,
              ablate: Iterable[tuple[int, int]] = (),
              score_scale: Mapping[tuple[int, int], float] | None = None) -> float:
     """Fraction of the scored positions (``mask``) whose next token is the model's argmax."""
+    _check_model(model)
+    tokens, _ = _tokens(tokens, model.vocab_size)
     tokens, mask = _batch(tokens, mask)
     with torch.no_grad():
         return _accuracy(model(tokens, ablate=ablate, score_scale=score_scale), tokens, mask)
@@ -476,6 +487,7 @@ def score_decomposition(model: AttentionOnlyTransformer, tokens, layer: int,
     ``"L{l}H{h}"``; the parts sum to the head's full (unscaled) scores. K-composition
     (Elhage et al., 2021) is a key part written by an earlier head.
     """
+    _check_model(model)
     (layer, head), = model._check_heads([(layer, head)], "(layer, head)")
     tokens, _ = _tokens(tokens, model.vocab_size)
     tokens = tokens if tokens.dim() == 2 else tokens[None]
@@ -491,10 +503,18 @@ def score_decomposition(model: AttentionOnlyTransformer, tokens, layer: int,
         return {name: q @ (part @ w_k).mT for name, part in parts.items()}
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, AttentionOnlyTransformer):
+        raise TypeError(f"model must be an AttentionOnlyTransformer, got "
+                        f"{type(model).__name__}")
+
+
 def _batch(tokens, mask) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         raise TypeError(f"mask must be a bool torch.Tensor, got "
                         f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    if mask.is_meta:
+        raise ValueError("mask is a meta tensor (a shape without data); pass a bool mask")
     if not isinstance(tokens, torch.Tensor) or tokens.shape != mask.shape or tokens.dim() != 2:
         raise ValueError(f"tokens and mask must be tensors of one shape (batch, n), got "
                          f"{tuple(getattr(tokens, 'shape', ()))} and {tuple(mask.shape)}")
@@ -556,21 +576,17 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
     steps, batch_size, lr, weight_decay : optimiser settings.
     seed, generator : the data's source of randomness (``generator`` wins when given).
     """
-    if not isinstance(model, AttentionOnlyTransformer):
-        raise TypeError(f"model must be an AttentionOnlyTransformer, got "
-                        f"{type(model).__name__}")
+    _check_model(model)
+    _check_training_dtype(model.embed.dtype, "the model's parameter dtype")
     if not callable(getattr(task, "sample", None)):
         raise TypeError(f"task must have a sample(batch_size, generator=...) method, got "
                         f"{type(task).__name__}")
-    steps = _count(steps, "steps")
-    batch_size = _count(batch_size, "batch_size")
-    record_every = _count(record_every, "record_every")
-    lr = check_positive(lr, "lr")
-    weight_decay = check_finite(weight_decay, "weight_decay")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    steps, lr, weight_decay = _check_settings(steps, lr, weight_decay)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    record_every = check_positive_int(record_every, "record_every")
     g = _generator(seed, generator)
-    eval_tokens, eval_mask = _batch(*task.sample(_count(eval_size, "eval_size"), generator=g))
+    eval_tokens, eval_mask = _batch(*task.sample(check_positive_int(eval_size, "eval_size"),
+                                                 generator=g))
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     losses = torch.empty(steps, dtype=torch.float64)
     records = []
@@ -579,8 +595,11 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
         with torch.no_grad():
             logits, cache = model.run_with_cache(eval_tokens)
             weights = torch.cat(cache["weights"], dim=1)
-            records.append((step, _masked_loss(logits, eval_tokens, eval_mask).item(),
-                            _accuracy(logits, eval_tokens, eval_mask),
+            loss = _masked_loss(logits, eval_tokens, eval_mask).item()
+            if not (math.isfinite(loss) and weights.isfinite().all()):
+                raise ValueError(f"training diverged: the evaluation loss is {loss} after "
+                                 f"{step} updates; lower lr (now {lr:g}) or weight_decay")
+            records.append((step, loss, _accuracy(logits, eval_tokens, eval_mask),
                             previous_token_score(weights),
                             prefix_matching_score(weights, eval_tokens), weights[0]))
 

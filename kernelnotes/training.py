@@ -146,6 +146,9 @@ def train_regression(model: nn.Module, x, y, *, steps: int = 1000, lr: float = 1
     x = as_tensor(x, "x", like=param)
     y = as_tensor(y, "y", like=param)
     check_same_dtype((x, "x"), (y, "y"), (param, "the model's parameters"))
+    for tensor, name in ((x, "x"), (y, "y")):
+        if not torch.isfinite(tensor).all():  # the loss would be NaN from the first step
+            raise ValueError(f"{name} has non-finite entries")
     if x.dim() < 1 or y.dim() < 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"x and y must hold the same number (>= 1) of examples (first axis), "
                          f"got shapes {tuple(x.shape)} and {tuple(y.shape)}")
@@ -214,12 +217,24 @@ class ModelStack(nn.Module):
         self._template = copy.deepcopy(models[0]).to("meta")
 
     def forward(self, x) -> torch.Tensor:
-        """Outputs of all copies on ``x``, concatenated on the last axis."""
+        """Outputs of all copies on ``x``, concatenated on the last axis.
+
+        ``x`` is a tensor (or array) of the models' dtype, on their device; a shape the
+        models cannot take is a ValueError naming ``x``.
+        """
+        param = self.stacked[0]
+        x = as_tensor(x, "x", like=param)
+        check_same_dtype((x, "x"), (param, "the models' parameters"))
+
         def one(*params):
             return torch.func.functional_call(self._template,
                                               dict(zip(self._names, params, strict=True)),
                                               (x,))
-        out = torch.vmap(one)(*self.stacked)          # (copies, n, ..., p)
+        try:
+            out = torch.vmap(one)(*self.stacked)          # (copies, n, ..., p)
+        except RuntimeError as error:  # torch reports a shape mismatch as a RuntimeError
+            raise ValueError(f"x of shape {tuple(x.shape)} does not fit the stacked models: "
+                             f"{error}") from error
         return out.movedim(0, -2).flatten(-2)
 
     def unstack(self) -> list[nn.Module]:

@@ -16,7 +16,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import pytest
@@ -37,18 +37,27 @@ class Spoiled:
     finite: bool = True  # whether the spoiled input is still finite
 
 
-def spoil(name, value, draw) -> Spoiled:
-    """A bad (or borderline) replacement for ``value``, with the error the policy asks for."""
+def spoil(name, value, draw, ids_bounded=True) -> Spoiled:
+    """A bad (or borderline) replacement for ``value``, with the error the policy asks for.
+
+    ``ids_bounded``: whether token ids past the largest drawn one leave the vocabulary.
+    """
     wrong_type = [Spoiled("nonsense", TypeError), Spoiled(object(), TypeError)]
-    if name == "dim":  # an axis, not a count
+    if name in ("dim", "layer", "head"):  # an index, not a count
         options = [Spoiled(7, ValueError), Spoiled(-7, ValueError), Spoiled(1.0, TypeError),
                    Spoiled(0, None)]
     elif name == "seed":
         options = [Spoiled(2.5, TypeError), Spoiled("3", TypeError), Spoiled(True, TypeError),
                    Spoiled(-3, None)]
+    elif isinstance(value, torch.Tensor) and value.dtype == torch.bool:  # a mask
+        options = [Spoiled(value.long(), TypeError), Spoiled(torch.zeros_like(value), ValueError),
+                   Spoiled(value[:0], ValueError),
+                   Spoiled(torch.empty(value.shape, device="meta", dtype=value.dtype),
+                           ValueError)]
     elif isinstance(value, torch.Tensor) and not value.is_floating_point():  # token ids
         options = [Spoiled(value.double(), TypeError), Spoiled(value - value.max() - 1, ValueError),
-                   Spoiled(value + 100, ValueError), Spoiled(value[:0], ValueError),
+                   Spoiled(value + 100, ValueError if ids_bounded else None),
+                   Spoiled(value[:0], ValueError),
                    Spoiled(torch.empty(value.shape, device="meta", dtype=value.dtype),
                            ValueError), Spoiled(value.tolist(), None)]
     elif isinstance(value, torch.Tensor):
@@ -85,6 +94,8 @@ def spoil(name, value, draw) -> Spoiled:
         options = [Spoiled(3, TypeError)]
     elif isinstance(value, torch.dtype):
         options = [Spoiled(torch.int64, TypeError), Spoiled("float32", TypeError)]
+    elif isinstance(value, torch.nn.Module):  # a model: another kind of module is no model
+        options = [Spoiled(torch.nn.Linear(2, 2), TypeError), Spoiled(lambda x: x, TypeError)]
     elif callable(value):
         options = [Spoiled(3.0, TypeError),
                    Spoiled(lambda *a, **k: torch.ones(2), ValueError),
@@ -105,6 +116,7 @@ class Spec:
     call: Callable
     shape: Callable | None = None
     overflows: bool = False  # an unnormalised exp kernel: inf is its true value, not NaN
+    ids_bounded: bool = True  # token ids beyond a vocabulary are wrong (False: no vocabulary)
 
 
 def seed_of(draw) -> torch.Generator:
@@ -178,6 +190,47 @@ def kernel_ridge_methods(x_new):
     x = torch.linspace(0, 1, 4, dtype=F64)[:, None]
     fit = kn.kernel_ridge(x, torch.arange(4.0, dtype=F64), kn.gaussian, 0.1, bandwidth=0.5)
     return fit(x_new), fit.sections(x_new)
+
+
+def mlps(copies, g):
+    """``copies`` small MLPs ``2 -> 1``, one architecture, different weights."""
+    return [kn.MLP(2, 3, generator=g, dtype=F64) for _ in range(copies)]
+
+
+def transformer_args(draw):
+    """A tiny transformer and a ``(batch, n)`` token batch in which some token repeats."""
+    vocab = draw(st.integers(1, 3))
+    n = vocab + draw(st.integers(1, 3))  # more tokens than ids: one repeats
+    model = kn.AttentionOnlyTransformer(vocab, n, d_model=3, n_layers=draw(st.integers(1, 2)),
+                                        n_heads=draw(st.integers(1, 2)), d_head=2,
+                                        generator=seed_of(draw), dtype=F64)
+    tokens = torch.randint(0, vocab, (draw(st.integers(1, 2)), n), generator=seed_of(draw))
+    return dict(model=model, tokens=tokens)
+
+
+def head_weights(draw):
+    """Causal attention weights ``(batch, heads, n, n)`` and the tokens they attended."""
+    tokens = transformer_args(draw)["tokens"]
+    batch, n = tokens.shape
+    scores = torch.randn(batch, draw(st.integers(1, 3)), n, n, generator=seed_of(draw),
+                         dtype=F64)
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    return dict(weights=scores.masked_fill(~causal, -math.inf).softmax(-1), tokens=tokens)
+
+
+def training_args(draw):
+    """One or two AdamW steps of a tiny transformer on a small copying task."""
+    model = kn.AttentionOnlyTransformer(6, 6, d_model=3, n_layers=1, n_heads=1, d_head=2,
+                                        generator=seed_of(draw), dtype=F64)
+    return dict(model=model, task=kn.RepeatedBlocks(6, 6, (2, 3)),
+                steps=draw(st.integers(1, 2)), batch_size=2, lr=1e-2, weight_decay=0.0,
+                generator=seed_of(draw), eval_size=2, record_every=1)
+
+
+def history_shapes(a, out):
+    """The documented shapes of a :class:`TrainingHistory`'s tensors, in field order."""
+    k, heads, n = a["steps"] + 1, len(a["model"].heads), a["task"].seq_len
+    return [(a["steps"],), (k,), (k,), (k,), (k, heads), (k, heads), (k, heads, n, n), (n,)]
 
 
 SPECS: dict[str, Spec] = {
@@ -288,6 +341,58 @@ SPECS: dict[str, Spec] = {
                                    lambda **a: kn.NadarayaWatsonExplorer(**a).predict(1.0)),
     "KernelSectionsExplorer": Spec(sections_explorer_args,
                                    lambda **a: kn.KernelSectionsExplorer(**a).rms_errors()),
+    "ModelStack": Spec(lambda d: dict(x=torch.randn(d(st.integers(1, 4)), 2, dtype=F64),
+                                      models=mlps(d(st.integers(1, 3)), seed_of(d))),
+                       lambda x, models: kn.ModelStack(models)(x),
+                       lambda a, out: (a["x"].shape[0], len(a["models"]))),
+    "RepeatedBlocks": Spec(lambda d: dict(vocab_size=9, seq_len=d(st.integers(4, 8)),
+                                          block_lengths=(2, 2), period=None,
+                                          batch_size=d(st.integers(1, 3)), generator=seed_of(d)),
+                           lambda batch_size, generator, **kw: kn.RepeatedBlocks(**kw).sample(
+                               batch_size, generator=generator),
+                           lambda a, out: [(a["batch_size"], a["seq_len"])] * 2),
+    "AssociativeRecall": Spec(
+        lambda d: (lambda n: dict(n_pairs=n, n_keys=n + d(st.integers(0, 2)),
+                                  n_values=d(st.integers(1, 3)), batch_size=d(st.integers(1, 3)),
+                                  generator=seed_of(d)))(d(st.integers(1, 3))),
+        lambda batch_size, generator, **kw: kn.AssociativeRecall(**kw).sample(
+            batch_size, generator=generator),
+        lambda a, out: [(a["batch_size"], 2 * a["n_pairs"] + 2)] * 2),
+    "AttentionOnlyTransformer": Spec(
+        lambda d: (lambda a: dict(tokens=a["tokens"], vocab_size=a["model"].vocab_size,
+                                  max_len=a["tokens"].shape[-1] + d(st.integers(0, 2)),
+                                  d_model=3, n_layers=d(st.integers(1, 2)),
+                                  n_heads=d(st.integers(1, 2)), d_head=2,
+                                  kernel=d(st.sampled_from(["softmax", "elu+1"])),
+                                  generator=seed_of(d), dtype=F64))(transformer_args(d)),
+        lambda tokens, **kw: kn.AttentionOnlyTransformer(**kw)(tokens),
+        lambda a, out: (*a["tokens"].shape, a["vocab_size"])),
+    "head_scores": Spec(transformer_args, kn.head_scores,
+                        lambda a, out: [(len(a["model"].heads),)] * 2),
+    "score_decomposition": Spec(
+        lambda d: (lambda a: {**a, "layer": d(st.integers(0, a["model"].n_layers - 1)),
+                              "head": 0})(transformer_args(d)),
+        lambda **a: list(kn.score_decomposition(**a).values()),
+        lambda a, out: [a["tokens"].shape + a["tokens"].shape[-1:]]
+        * (2 + sum(a["model"].n_heads[:a["layer"]]))),
+    "next_token_accuracy": Spec(
+        lambda d: (lambda a: {**a, "mask": a["tokens"] >= 0, "ablate": [(0, 0)],
+                              "score_scale": {(0, 0): 0.5}})(transformer_args(d)),
+        kn.next_token_accuracy),
+    "induction_targets": Spec(lambda d: dict(tokens=transformer_args(d)["tokens"]),
+                              kn.induction_targets,
+                              lambda a, out: a["tokens"].shape + a["tokens"].shape[-1:],
+                              ids_bounded=False),
+    "previous_token_score": Spec(lambda d: dict(weights=head_weights(d)["weights"]),
+                                 kn.previous_token_score,
+                                 lambda a, out: a["weights"].shape[1:-2]),
+    "prefix_matching_score": Spec(head_weights, kn.prefix_matching_score,
+                                  lambda a, out: a["weights"].shape[1:-2], ids_bounded=False),
+    "train_transformer": Spec(training_args, lambda **a: kn.train_transformer(**a).losses,
+                              lambda a, out: (a["steps"],)),
+    "TrainingHistory": Spec(training_args,
+                            lambda **a: astuple(kn.train_transformer(**a)),
+                            history_shapes),
 }
 
 PUBLIC = sorted(name for name in kn.__all__ if name != "__version__")
@@ -301,8 +406,6 @@ KNOWN = {
                        "meta inputs give AttributeError/RuntimeError",
     "FavorFeatures": "lin: dim=1.0 gives ValueError not TypeError; integer inputs accepted; "
                      "numpy/str inputs give AttributeError; d=0 error does not name x",
-    "NadarayaWatsonExplorer": "web: calls nadaraya_watson with 1-D targets, which now need "
-                              "their target axis (y_train[:, None])",
     "KernelSectionsExplorer": "web: a target returning a non-tensor gives a raw torch "
                               "TypeError that does not name target",
 }
@@ -367,7 +470,7 @@ def test_fuzz(name, data):
     args = SPECS[name].args(data.draw)
     check_call(name, dict(args))
     target = data.draw(st.sampled_from(sorted(args)), label="spoiled argument")
-    spoiled = spoil(target, args[target], data.draw)
+    spoiled = spoil(target, args[target], data.draw, SPECS[name].ids_bounded)
     check_call(name, {**args, target: spoiled.value}, target, spoiled)
 
 

@@ -277,6 +277,12 @@ def test_model_rejects_bad_arguments():
         _model(n_heads=(2, 2, 2))
     with pytest.raises(TypeError, match="n_layers"):
         AttentionOnlyTransformer(5, 5, n_layers=1.5)
+    with pytest.raises(TypeError, match="dtype"):
+        AttentionOnlyTransformer(5, 5, dtype=torch.int64)
+    with pytest.raises(TypeError, match="ablate"):
+        model(tokens, ablate=object())
+    with pytest.raises(TypeError, match="score_scale"):
+        model(tokens, score_scale=[((0, 0), 2.0)])
 
 
 # --------------------------------------------------------------------------- head scores
@@ -351,6 +357,30 @@ def test_head_scores_reject_bad_input():
         previous_token_score(torch.ones(4, 4))
     with pytest.raises(TypeError, match="weights"):
         previous_token_score(torch.ones(2, 4, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="weights is a meta tensor"):
+        previous_token_score(torch.ones(2, 4, 4, device="meta"))
+    with pytest.raises(ValueError, match="tokens is a meta tensor"):
+        induction_targets(torch.zeros(2, 4, dtype=torch.long, device="meta"))
+    with pytest.raises(ValueError, match="tokens must have shape"):
+        induction_targets(torch.zeros(0, 4, dtype=torch.long))
+
+
+def test_head_readers_take_arrays_and_refuse_what_is_no_model():
+    model = _model()
+    tokens, mask = RepeatedBlocks(11, 8, (2, 4)).sample(3, seed=1)
+    weights = torch.cat(model.run_with_cache(tokens)[1]["weights"], dim=1).detach()
+    assert torch.equal(previous_token_score(weights.numpy()), previous_token_score(weights))
+    assert next_token_accuracy(model, tokens.tolist(), mask) == next_token_accuracy(
+        model, tokens, mask)
+    with pytest.raises(ValueError, match="mask is a meta tensor"):
+        next_token_accuracy(model, tokens, torch.ones(3, 8, dtype=torch.bool, device="meta"))
+    linear = torch.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="model must be an AttentionOnlyTransformer"):
+        head_scores(linear, tokens)
+    with pytest.raises(TypeError, match="model must be an AttentionOnlyTransformer"):
+        next_token_accuracy(linear, tokens, mask)
+    with pytest.raises(TypeError, match="model must be an AttentionOnlyTransformer"):
+        score_decomposition(linear, tokens, 0, 0)
 
 
 # --------------------------------------------------------------------------- training
@@ -410,3 +440,19 @@ def test_train_rejects_bad_arguments():
         train_transformer(model, RepeatedBlocks(11, 8, (2, 4)), steps=1, weight_decay=-1.0)
     with pytest.raises(TypeError, match="model"):
         train_transformer(torch.nn.Linear(2, 2), RepeatedBlocks(11, 8, (2, 4)), steps=1)
+    with pytest.raises(TypeError, match="eval_size"):
+        train_transformer(model, RepeatedBlocks(11, 8, (2, 4)), steps=1, eval_size=2.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_training_refuses_16_bit_models(dtype):
+    # without float32 master weights a 16-bit run silently ends in NaN: refuse it
+    with pytest.raises(TypeError, match=str(dtype)):
+        train_transformer(_model(dtype=dtype), RepeatedBlocks(11, 8, (2, 4)), steps=1)
+
+
+def test_a_diverging_run_is_refused_by_naming_lr():
+    # one AdamW step of size 1e30 leaves weights whose products overflow float32
+    with pytest.raises(ValueError, match=r"training diverged.*lower lr"):
+        train_transformer(_model(dtype=torch.float32), RepeatedBlocks(11, 8, (2, 4)), steps=1, lr=1e30,
+                          eval_size=4)

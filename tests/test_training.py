@@ -84,6 +84,8 @@ def test_train_regression_bad_input():
         train_regression(lambda t: t, x, y)
     with pytest.raises(TypeError, match="seed"):
         train_regression(mlp, x, y, seed=1.5)
+    with pytest.raises(ValueError, match="y has non-finite entries"):
+        train_regression(mlp, x, torch.full_like(y, math.nan))
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -149,6 +151,15 @@ def test_model_stack_bad_input():
         ModelStack([MLP(3, 4), MLP(3, 5)])
     with pytest.raises(ValueError, match="buffers"):
         ModelStack([torch.nn.BatchNorm1d(3)])
+    # any module family: the stack checks x itself, not only through MLP's own checks
+    stack = ModelStack([torch.nn.Linear(3, 2, dtype=F64) for _ in range(2)])
+    with pytest.raises(ValueError, match=r"x of shape \(4, 5\) does not fit"):
+        stack(torch.rand(4, 5, dtype=F64))
+    with pytest.raises(TypeError, match="x must have a floating-point dtype"):
+        stack(torch.ones(4, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"x=torch\.float32"):
+        stack(torch.rand(4, 3))
+    assert stack(torch.rand(4, 3, dtype=F64).numpy()).shape == (4, 4)
 
 
 def test_a_diverging_run_is_refused_by_naming_lr():
