@@ -349,6 +349,11 @@ class AttentionOnlyTransformer(nn.Module):
         scales = {} if score_scale is None else dict(score_scale)
         self._check_heads(scales, "score_scale")
         scales = {head: check_finite(c, f"score_scale[{head}]") for head, c in scales.items()}
+        largest = torch.finfo(self.embed.dtype).max
+        for head, c in scales.items():
+            if abs(c) > largest:
+                raise ValueError(f"score_scale[{head}] = {c:g} lies beyond the range of the "
+                                 f"model's dtype {self.embed.dtype}")
         n = tokens.shape[-1]
         stream = self.embed[tokens] + self.position[:n]
         cache = {name: [] for name in ("stream", "q", "k", "v", "weights", "out")}
@@ -366,6 +371,9 @@ class AttentionOnlyTransformer(nn.Module):
                     keep[head] = 0
             q = q * scale[:, None, None]
             weights = self._weights(q, k)
+            if any(at == layer for at, _ in scales) and not weights.isfinite().all():
+                raise ValueError(f"score_scale {scales} makes the scores of layer {layer} "
+                                 f"overflow {q.dtype}: choose scales nearer 1")
             out = torch.einsum("bhnm,bhme,hed->bhnd", weights, v, self.w_o[layer])
             out = out * keep[:, None, None]
             for name, value in zip(("stream", "q", "k", "v", "weights", "out"),

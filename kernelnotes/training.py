@@ -32,11 +32,14 @@ __all__ = ["ModelStack", "adamw", "train_regression", "train_toy_model"]
 
 
 def _generator(seed, generator) -> torch.Generator:
-    """A CPU generator from ``generator`` or, failing that, from the integer ``seed``."""
-    if check_generator(generator) is not None:
-        return generator
+    """A CPU generator from ``generator`` or, failing that, from the integer ``seed``.
+
+    ``seed`` is checked even when ``generator`` wins: a bad seed is a mistake either way.
+    """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    if check_generator(generator) is not None:
+        return generator
     return torch.Generator().manual_seed(seed)
 
 
@@ -157,7 +160,8 @@ def train_regression(model: nn.Module, x, y, *, steps: int = 1000, lr: float = 1
         out_shape = model(x[:1]).shape
     if out_shape[1:] != targets.shape[1:]:
         raise ValueError(f"y must have shape (n, {', '.join(map(str, out_shape[1:]))}) to "
-                         f"match the model's output, got {tuple(y.shape)}")
+                         f"match the model's output on x {tuple(x.shape)}, got "
+                         f"{tuple(y.shape)}")
     n = x.shape[0]
     if batch_size is not None:
         batch_size = min(check_positive_int(batch_size, "batch_size"), n)

@@ -283,6 +283,10 @@ def test_model_rejects_bad_arguments():
         model(tokens, ablate=object())
     with pytest.raises(TypeError, match="score_scale"):
         model(tokens, score_scale=[((0, 0), 2.0)])
+    with pytest.raises(ValueError, match=r"score_scale.*overflow"):  # scaled scores overflow
+        model(torch.arange(10).view(2, 5), score_scale={(0, 0): 1e308})
+    with pytest.raises(ValueError, match=r"score_scale.*beyond the range"):
+        _model(dtype=torch.float32)(tokens, score_scale={(0, 0): 1e200})
 
 
 # --------------------------------------------------------------------------- head scores
@@ -454,5 +458,5 @@ def test_training_refuses_16_bit_models(dtype):
 def test_a_diverging_run_is_refused_by_naming_lr():
     # one AdamW step of size 1e30 leaves weights whose products overflow float32
     with pytest.raises(ValueError, match=r"training diverged.*lower lr"):
-        train_transformer(_model(dtype=torch.float32), RepeatedBlocks(11, 8, (2, 4)), steps=1, lr=1e30,
-                          eval_size=4)
+        train_transformer(_model(dtype=torch.float32), RepeatedBlocks(11, 8, (2, 4)), steps=1,
+                          lr=1e30, eval_size=4)

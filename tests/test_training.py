@@ -84,6 +84,8 @@ def test_train_regression_bad_input():
         train_regression(lambda t: t, x, y)
     with pytest.raises(TypeError, match="seed"):
         train_regression(mlp, x, y, seed=1.5)
+    with pytest.raises(TypeError, match="seed"):  # even when the generator wins
+        train_regression(mlp, x, y, seed="1", generator=torch.Generator())
     with pytest.raises(ValueError, match="y has non-finite entries"):
         train_regression(mlp, x, torch.full_like(y, math.nan))
 
