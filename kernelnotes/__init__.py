@@ -9,6 +9,7 @@ from .attention import (
     qk_normalize,
     softmax_attention,
 )
+from .explorers import KernelSectionsExplorer, NadarayaWatsonExplorer
 from .heads import (
     head_weights,
     induction_head,
@@ -16,19 +17,9 @@ from .heads import (
     previous_token_head,
     residual_stream,
 )
-from .interactive import KernelSectionsExplorer, NadarayaWatsonExplorer
 from .kernels import exp_dot, gaussian, imq, polynomial, squared_distances
 from .linear import FavorFeatures, LinearAttention, linear_attention
-from .mlp import (
-    MLP,
-    ToyModel,
-    angular_gaps,
-    feature_importance,
-    sparse_features,
-    superposition_geometry,
-    train_regression,
-    train_toy_model,
-)
+from .mlp import MLP
 from .rkhs import (
     KernelRidge,
     gram,
@@ -40,6 +31,13 @@ from .rkhs import (
     rkhs_norm,
 )
 from .smoothing import nadaraya_watson
+from .superposition import (
+    ToyModel,
+    angular_gaps,
+    feature_importance,
+    sparse_features,
+    superposition_geometry,
+)
 from .toy import (
     AssociativeRecall,
     AttentionOnlyTransformer,
@@ -53,6 +51,7 @@ from .toy import (
     score_decomposition,
     train_transformer,
 )
+from .training import ModelStack, train_regression, train_toy_model
 from .yat import YatLayer
 
 # The Yat kernel function stays at kernelnotes.kernels.yat / kernelnotes.yat.yat: the
@@ -68,6 +67,7 @@ __all__ = [
     "KernelRidge",
     "KernelSectionsExplorer",
     "LinearAttention",
+    "ModelStack",
     "NadarayaWatsonExplorer",
     "RepeatedBlocks",
     "ToyModel",

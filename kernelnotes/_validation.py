@@ -1,18 +1,34 @@
-"""Input checks shared by the public functions: clear errors that name the argument."""
+"""Input checks shared by the public functions: clear errors that name the argument.
+
+The error policy of the whole package: a TypeError when an argument has the wrong type, a
+ValueError when it has the right type but a wrong value or shape; every message names the
+argument and says what was expected. Public functions run these checks once, at their entry,
+and then call the bare cores of :mod:`kernelnotes._cores`, which check nothing.
+"""
 
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 
 __all__ = [
+    "as_module_input",
+    "as_qkv",
     "as_tensor",
     "broadcast_batch",
+    "check_bool",
     "check_finite",
+    "check_float_dtype",
+    "check_generator",
+    "check_min_dims",
+    "check_nonnegative",
     "check_positive",
+    "check_positive_int",
+    "check_probability",
+    "check_same_dtype",
     "check_same_last_dim",
 ]
 
@@ -22,15 +38,25 @@ def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Te
 
     With ``like``, a numpy or list input is placed on that tensor's device, and a tensor on
     another device is an error (moving it silently would hide a copy across devices). The
-    dtype is never changed: mixing dtypes is rejected by :func:`check_same_dtype`.
+    dtype is never changed: mixing dtypes is rejected by :func:`check_same_dtype`. Meta
+    tensors (shapes without data) are refused: nothing here can compute on them.
     """
     if isinstance(value, torch.Tensor):
         tensor = value
         if like is not None and tensor.device != like.device:
             raise ValueError(f"{name} is on {tensor.device}, but the first input is on "
                              f"{like.device}: put every input on one device")
-    elif isinstance(value, (np.ndarray, list, tuple, Real)):
-        tensor = torch.as_tensor(np.asarray(value))
+        if tensor.is_meta:
+            raise ValueError(f"{name} is a meta tensor (a shape without data); pass a tensor "
+                             f"that holds values")
+    elif isinstance(value, (np.ndarray, list, tuple, Real)) and not isinstance(value, bool):
+        try:
+            array = np.asarray(value)
+        except ValueError:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array of numbers") from None
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got an array of {array.dtype}")
+        tensor = torch.as_tensor(array)
         if like is not None:
             tensor = tensor.to(like.device)
     else:
@@ -42,15 +68,36 @@ def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Te
     return tensor
 
 
+def check_bool(value, name: str) -> bool:
+    """``value`` if it is True or False (numpy's bool too), else a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_positive_int(value, name: str) -> int:
+    """``value`` as an int: a TypeError unless it is an integer (bools are not), a
+    ValueError unless it is at least 1."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} "
+                        f"{value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_finite(value, name: str) -> float:
     """``value`` as a float, or a ValueError if it is not a finite real scalar.
 
-    Accepts a number or a one-element tensor (which may require grad: only its value is read).
+    Accepts a number or a one-element tensor (which may require grad: only its value is read,
+    which synchronises with the tensor's device: keep this off training paths).
     """
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"{name} must be a scalar, got a tensor of shape "
                              f"{tuple(value.shape)}")
+        if value.is_meta:
+            raise ValueError(f"{name} is a meta tensor (a shape without data)")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -68,20 +115,34 @@ def check_positive(value, name: str) -> float:
     return value
 
 
+def check_nonnegative(value, name: str) -> float:
+    """``value`` as a float, or a ValueError if it is not a finite number ``>= 0``."""
+    value = check_finite(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
 def check_min_dims(tensor: torch.Tensor, name: str, ndim: int, layout: str) -> None:
+    """A ValueError unless ``tensor`` has at least ``ndim`` axes, quoting its ``layout``."""
     if tensor.dim() < ndim:
         raise ValueError(f"{name} must have shape {layout}, got {tuple(tensor.shape)}")
 
 
 def check_same_last_dim(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:
+    """A ValueError unless ``a`` and ``b`` have the same, non-zero, last axis."""
     if a.shape[-1] != b.shape[-1]:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same feature dimension (last axis), "
             f"got {a.shape[-1]} and {b.shape[-1]}"
         )
+    if a.shape[-1] == 0:
+        raise ValueError(f"{names[0]} and {names[1]} must have at least one feature (last "
+                         f"axis), got 0")
 
 
 def check_same_dtype(*pairs: tuple[torch.Tensor, str]) -> None:
+    """A TypeError unless every ``(tensor, name)`` pair shares one dtype."""
     dtypes = {t.dtype for t, _ in pairs}
     if len(dtypes) > 1:
         described = ", ".join(f"{name}={t.dtype}" for t, name in pairs)
@@ -99,3 +160,60 @@ def broadcast_batch(shapes: dict[str, torch.Size], trailing: int) -> torch.Size:
     except RuntimeError:
         described = ", ".join(f"{name} {tuple(s)}" for name, s in leading.items())
         raise ValueError(f"batch dimensions do not broadcast: {described}") from None
+
+
+def as_qkv(q, k, v) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Queries ``(..., L, E)``, keys ``(..., S, E)`` and values ``(..., S, Ev)``, checked.
+
+    One device, one dtype, ``E >= 1``, batch dimensions that broadcast. ``L`` or ``S`` may
+    be 0 (with no keys, attention returns zeros, as SDPA does).
+    """
+    q = as_tensor(q, "q")
+    k = as_tensor(k, "k", like=q)
+    v = as_tensor(v, "v", like=q)
+    for t, name, layout in ((q, "q", "(..., L, E)"), (k, "k", "(..., S, E)"),
+                            (v, "v", "(..., S, Ev)")):
+        check_min_dims(t, name, 2, layout)
+    check_same_last_dim(q, k, ("q", "k"))
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v must have the same sequence length, got "
+                         f"{k.shape[-2]} and {v.shape[-2]}")
+    check_same_dtype((q, "q"), (k, "k"), (v, "v"))
+    broadcast_batch({"q": q.shape, "k": k.shape, "v": v.shape}, trailing=2)
+    return q, k, v
+
+
+def check_probability(value, name: str) -> float:
+    """``value`` as a float in ``[0, 1)``, checked like :func:`check_finite` first."""
+    value = check_finite(value, name)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value}")
+    return value
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """``dtype`` if it is a floating-point torch dtype, torch's default for None; else a
+    TypeError."""
+    if dtype is None:
+        return torch.get_default_dtype()
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating-point torch dtype, got {dtype!r}")
+    return dtype
+
+
+def check_generator(generator, name: str = "generator") -> torch.Generator | None:
+    """``generator`` unchanged if it is None or a ``torch.Generator``, else a TypeError."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got "
+                        f"{type(generator).__name__}")
+    return generator
+
+
+def as_module_input(x, module: torch.nn.Module, features: int, name: str = "x") -> torch.Tensor:
+    """``x`` as a tensor ``(..., features)`` on ``module``'s device and of its dtype."""
+    param = next(module.parameters())
+    x = as_tensor(x, name, like=param)
+    if x.dim() < 1 or x.shape[-1] != features:
+        raise ValueError(f"{name} must have shape (..., {features}), got {tuple(x.shape)}")
+    check_same_dtype((x, name), (param, "the model's parameters"))
+    return x

@@ -28,7 +28,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ._validation import check_positive
+from ._validation import check_float_dtype, check_positive, check_positive_int
 from .attention import softmax_attention
 
 __all__ = [
@@ -41,8 +41,7 @@ __all__ = [
 
 
 def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, Integral) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
+    vocab_size = check_positive_int(vocab_size, "vocab_size")
     if not isinstance(tokens, torch.Tensor):
         if not isinstance(tokens, (np.ndarray, list, tuple)):
             raise TypeError(f"tokens must be a torch.Tensor or numpy array of integer ids, "
@@ -52,6 +51,8 @@ def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
         except ValueError as error:  # ragged nested lists
             raise ValueError(f"tokens must be a rectangular array of token ids: "
                              f"{error}") from None
+    if tokens.is_meta:
+        raise ValueError("tokens is a meta tensor (a shape without data); pass token ids")
     if tokens.dim() < 1 or tokens.numel() == 0:
         raise ValueError(f"tokens must have shape (..., n) with n >= 1, got "
                          f"{tuple(tokens.shape)}")
@@ -60,13 +61,15 @@ def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
     if tokens.min() < 0 or tokens.max() >= vocab_size:
         raise ValueError(f"tokens must lie in [0, vocab_size) = [0, {vocab_size}), got "
                          f"values from {tokens.min().item()} to {tokens.max().item()}")
-    return tokens.long(), int(vocab_size)
+    return tokens.long(), vocab_size
 
 
 def _omega(n: int, max_len) -> float:
     if max_len is None:
         max_len = n
-    if isinstance(max_len, bool) or not isinstance(max_len, Integral) or max_len < n:
+    if isinstance(max_len, bool) or not isinstance(max_len, Integral):
+        raise TypeError(f"max_len must be an integer, got {type(max_len).__name__}")
+    if max_len < n:
         raise ValueError(f"max_len must be an integer >= the sequence length {n}, "
                          f"got {max_len!r}")
     return math.pi / (2 * max_len)
@@ -86,9 +89,7 @@ def residual_stream(tokens, vocab_size: int, max_len: int | None = None,
     tokens, vocab_size = _tokens(tokens, vocab_size)
     n = tokens.shape[-1]
     omega = _omega(n, max_len)
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+    dtype = check_float_dtype(dtype)
     embed = torch.nn.functional.one_hot(tokens, vocab_size).to(dtype)
     previous = torch.zeros_like(embed)
     previous[..., 1:, :] = embed[..., :-1, :]

@@ -16,6 +16,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from ._validation import check_positive_int
+
 __all__ = ["best_time", "peak_memory"]
 
 
@@ -75,8 +77,9 @@ def best_time(fn: Callable, *args, repeat: int = 5, **kwargs) -> float:
     The minimum is the least noisy estimate of the cost on a shared machine; CUDA work is
     synchronised before the clock stops.
     """
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"repeat must be a positive integer, got {repeat!r}")
+    repeat = check_positive_int(repeat, "repeat")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     cuda = torch.cuda.is_available()
     times = []
     for _ in range(repeat):

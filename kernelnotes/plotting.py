@@ -30,7 +30,7 @@ def nadaraya_watson_panel(ax, x_train, y_train, x_query: float, bandwidth: float
     grid = torch.linspace(lo - pad, hi + pad, grid_size, dtype=x_train.dtype)[:, None]
     query = torch.tensor([[float(x_query)]], dtype=x_train.dtype)
 
-    prediction, weights = nadaraya_watson(query, x_train, y_train, gaussian,
+    prediction, weights = nadaraya_watson(query, x_train, y_train[:, None], gaussian,
                                           bandwidth=bandwidth)
     weights = weights[0]
     y_lo, y_hi = y_train.min().item(), y_train.max().item()
@@ -41,8 +41,9 @@ def nadaraya_watson_panel(ax, x_train, y_train, x_query: float, bandwidth: float
     ax.fill_between(grid[:, 0], floor, floor + 0.3 * y_span * bell, color=KERNEL_COLOR,
                     alpha=0.35, linewidth=0, label=f"kernel at query (bandwidth {bandwidth:g})")
     if show_curve:
-        curve, _ = nadaraya_watson(grid, x_train, y_train, gaussian, bandwidth=bandwidth)
-        ax.plot(grid[:, 0], curve, color=CURVE_COLOR, linewidth=2, label="smoothed curve")
+        curve, _ = nadaraya_watson(grid, x_train, y_train[:, None], gaussian,
+                                   bandwidth=bandwidth)
+        ax.plot(grid[:, 0], curve[:, 0], color=CURVE_COLOR, linewidth=2, label="smoothed curve")
     sizes = 8 + 400 * weights / weights.max()
     ax.scatter(x_train[:, 0], y_train, s=sizes, color="#555555", alpha=0.75,
                edgecolor="white", linewidth=0.5, label="data, sized by weight", zorder=3)

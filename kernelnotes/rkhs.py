@@ -13,7 +13,8 @@ import math
 
 import torch
 
-from ._validation import as_tensor, check_finite, check_min_dims
+from . import _cores
+from ._validation import as_tensor, check_min_dims, check_nonnegative
 
 __all__ = [
     "KernelRidge",
@@ -36,6 +37,8 @@ def _square_symmetric(matrix, name: str) -> torch.Tensor:
     check_min_dims(matrix, name, 2, "(..., n, n)")
     if matrix.shape[-1] != matrix.shape[-2]:
         raise ValueError(f"{name} must be square, got shape {tuple(matrix.shape)}")
+    if matrix.shape[-1] == 0 or matrix.numel() == 0:
+        raise ValueError(f"{name} must be at least 1 x 1, got shape {tuple(matrix.shape)}")
     if not torch.isfinite(matrix).all():
         raise ValueError(f"{name} has non-finite entries")
     tol = math.sqrt(torch.finfo(matrix.dtype).eps) * matrix.abs().max().clamp_min(1e-300)
@@ -49,15 +52,15 @@ def _square_symmetric(matrix, name: str) -> torch.Tensor:
     return (matrix + matrix.mT) / 2
 
 
-def gram(kernel, x, y=None, **params) -> torch.Tensor:
-    """The Gram matrix ``K[i, j] = kernel(x_i, y_j)`` of any pairwise kernel.
+def gram(kernel, x, z=None, **params) -> torch.Tensor:
+    """The Gram matrix ``K[i, j] = kernel(x_i, z_j)`` of any pairwise kernel.
 
     Parameters
     ----------
-    kernel : callable ``kernel(x, y, **params)`` in the package's pairwise convention,
+    kernel : callable ``kernel(x, z, **params)`` in the package's pairwise convention,
         such as :func:`kernelnotes.kernels.gaussian` or :func:`kernelnotes.kernels.yat`.
     x : ``(..., n, d)`` points.
-    y : ``(..., m, d)`` points, or None for the square Gram matrix of ``x`` with itself.
+    z : ``(..., m, d)`` points, or None for the square Gram matrix of ``x`` with itself.
         The square matrix is checked to be symmetric (up to rounding) and returned exactly
         symmetric.
     **params : the kernel's parameters.
@@ -65,9 +68,13 @@ def gram(kernel, x, y=None, **params) -> torch.Tensor:
     if not callable(kernel):
         raise TypeError(f"kernel must be callable, got {type(kernel).__name__}")
     x = as_tensor(x, "x")
-    if y is not None:
-        return kernel(x, as_tensor(y, "y", like=x), **params)
+    if z is not None:
+        return kernel(x, as_tensor(z, "z", like=x), **params)
+    if x.dim() >= 2 and x.shape[-2] == 0:
+        raise ValueError(f"x must hold at least one point, got shape {tuple(x.shape)}")
     matrix = kernel(x, x, **params)
+    if not isinstance(matrix, torch.Tensor):
+        raise TypeError(f"kernel must return a tensor, got {type(matrix).__name__}")
     return _square_symmetric(matrix, "the kernel's Gram matrix").to(matrix.dtype)
 
 
@@ -97,23 +104,17 @@ def psd_tolerance(K) -> torch.Tensor:
     return _eigenvalues(K, "K")[1]
 
 
-def is_psd(K, tol=None):
+def is_psd(K, tol=None) -> torch.Tensor:
     """Whether a symmetric matrix is positive semi-definite up to ``tol``.
 
     ``K`` counts as PSD when its smallest eigenvalue is at least ``-tol``. The default
     ``tol`` is :func:`psd_tolerance`, scaled to the matrix's size, dtype and magnitude.
-    Returns a Python bool for one ``(n, n)`` matrix and a boolean tensor of shape ``(...)``
-    for a batch.
+    Returns a boolean tensor of shape ``(...)``, like :func:`min_eigenvalue`: 0-d for one
+    ``(n, n)`` matrix (``bool(is_psd(K))`` or ``.item()`` gives a Python bool).
     """
     eigenvalues, default_tol = _eigenvalues(K, "K")
-    if tol is None:
-        tol = default_tol
-    else:
-        tol = check_finite(tol, "tol")
-        if tol < 0:
-            raise ValueError(f"tol must be >= 0, got {tol}")
-    result = eigenvalues[..., 0] >= -tol
-    return bool(result) if result.dim() == 0 else result
+    tol = default_tol if tol is None else check_nonnegative(tol, "tol")
+    return eigenvalues[..., 0] >= -tol
 
 
 def loewner_gap(K_big, K_small) -> torch.Tensor:
@@ -130,15 +131,15 @@ def loewner_gap(K_big, K_small) -> torch.Tensor:
     return torch.linalg.eigvalsh(K_big - K_small.to(K_big.device))[..., 0]
 
 
-def rkhs_norm(alpha, gram, *, squared=False) -> torch.Tensor:
+def rkhs_norm(alpha, K, *, squared=False) -> torch.Tensor:
     """RKHS norm ``sqrt(alpha^T K alpha)`` of ``f = sum_i alpha_i k(., x_i)``.
 
     Parameters
     ----------
-    alpha : ``(..., n)`` expansion coefficients; leading dims broadcast against ``gram``'s,
+    alpha : ``(..., n)`` expansion coefficients; leading dims broadcast against ``K``'s,
         so ``(p, n)`` coefficients of ``p`` functions on one ``(n, n)`` Gram matrix give
         ``p`` norms.
-    gram : ``(..., n, n)`` Gram matrix ``K[i, j] = k(x_i, x_j)`` of a PSD kernel.
+    K : ``(..., n, n)`` Gram matrix ``K[i, j] = k(x_i, x_j)`` of a PSD kernel.
     squared : return ``alpha^T K alpha`` itself instead of its square root.
 
     Returns
@@ -146,13 +147,18 @@ def rkhs_norm(alpha, gram, *, squared=False) -> torch.Tensor:
     ``(...)`` tensor of float64 norms. The quadratic form can come out a rounding error
     below zero; the norm clamps it at 0 (the squared form is returned unclamped).
     """
-    gram = _square_symmetric(gram, "gram")
-    alpha = as_tensor(alpha, "alpha").to(device=gram.device, dtype=F64)
+    K = _square_symmetric(K, "K")
+    alpha = as_tensor(alpha, "alpha", like=K).to(F64)
     check_min_dims(alpha, "alpha", 1, "(..., n)")
-    if alpha.shape[-1] != gram.shape[-1]:
-        raise ValueError(f"alpha must have one coefficient per point: gram is "
-                         f"{gram.shape[-1]} x {gram.shape[-1]}, alpha has {alpha.shape[-1]}")
-    form = (alpha[..., None, :] @ gram @ alpha[..., :, None])[..., 0, 0]
+    if alpha.shape[-1] != K.shape[-1]:
+        raise ValueError(f"alpha must have one coefficient per point: K is "
+                         f"{K.shape[-1]} x {K.shape[-1]}, alpha has {alpha.shape[-1]}")
+    try:
+        torch.broadcast_shapes(alpha.shape[:-1], K.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"batch dimensions do not broadcast: alpha {tuple(alpha.shape[:-1])}, "
+                         f"K {tuple(K.shape[:-2])}") from None
+    form = _cores.quadratic_form(alpha, K)
     return form if squared else form.clamp_min(0).sqrt()
 
 
@@ -163,27 +169,27 @@ class KernelRidge:
 
     Attributes
     ----------
-    centers : ``(n, d)`` training inputs, the anchors of the kernel sections.
+    centres : ``(n, d)`` training inputs, the anchors of the kernel sections.
     alpha : ``(n,)`` coefficients, or ``(n, p)`` for ``p`` targets.
-    gram : ``(n, n)`` training Gram matrix.
+    K : ``(n, n)`` training Gram matrix.
     kernel, params, lam : the kernel, its parameters and the ridge penalty.
     """
 
-    def __init__(self, centers, alpha, gram, kernel, params, lam):
-        self.centers = centers
+    def __init__(self, centres, alpha, K, kernel, params, lam):
+        self.centres = centres
         self.alpha = alpha
-        self.gram = gram
+        self.K = K
         self.kernel = kernel
         self.params = dict(params)
         self.lam = lam
 
     def _kernel_at(self, x_new) -> torch.Tensor:
-        x_new = as_tensor(x_new, "x_new", like=self.centers).to(F64)
+        x_new = as_tensor(x_new, "x_new", like=self.centres).to(F64)
         check_min_dims(x_new, "x_new", 2, "(..., m, d)")
-        if x_new.shape[-1] != self.centers.shape[-1]:
-            raise ValueError(f"x_new must have {self.centers.shape[-1]} features (last "
+        if x_new.shape[-1] != self.centres.shape[-1]:
+            raise ValueError(f"x_new must have {self.centres.shape[-1]} features (last "
                              f"axis) like the training inputs, got {x_new.shape[-1]}")
-        return self.kernel(x_new, self.centers, **self.params)
+        return self.kernel(x_new, self.centres, **self.params)
 
     def __call__(self, x_new) -> torch.Tensor:
         """Predictions at ``x_new`` ``(..., m, d)``: shape ``(..., m)`` or ``(..., m, p)``."""
@@ -205,11 +211,11 @@ class KernelRidge:
     def norm(self, *, squared=False) -> torch.Tensor:
         """RKHS norm ``sqrt(alpha^T K alpha)`` of the fitted function (one per target)."""
         alpha = self.alpha if self.alpha.dim() == 1 else self.alpha.mT
-        return rkhs_norm(alpha, self.gram, squared=squared)
+        return rkhs_norm(alpha, self.K, squared=squared)
 
     def __repr__(self) -> str:
         name = getattr(self.kernel, "__name__", type(self.kernel).__name__)
-        return (f"KernelRidge(kernel={name}, n_centers={self.centers.shape[0]}, "
+        return (f"KernelRidge(kernel={name}, n_centres={self.centres.shape[0]}, "
                 f"lam={self.lam:g})")
 
 
@@ -232,18 +238,16 @@ def kernel_ridge(x, y, kernel, lam, **params) -> KernelRidge:
     Returns
     -------
     KernelRidge
-        Callable predictor with ``.alpha``, ``.centers``, ``.norm()`` and ``.sections()``.
+        Callable predictor with ``.alpha``, ``.centres``, ``.norm()`` and ``.sections()``.
     """
     x = as_tensor(x, "x")
     y = as_tensor(y, "y", like=x).to(F64)
-    if x.dim() != 2:
-        raise ValueError(f"x must have shape (n, d), got {tuple(x.shape)}")
+    if x.dim() != 2 or 0 in x.shape:
+        raise ValueError(f"x must have shape (n, d) with n, d >= 1, got {tuple(x.shape)}")
     if y.dim() not in (1, 2) or y.shape[0] != x.shape[0]:
         raise ValueError(f"y must have shape (n,) or (n, p) with n = {x.shape[0]} like x, "
                          f"got {tuple(y.shape)}")
-    lam = check_finite(lam, "lam")
-    if lam < 0:
-        raise ValueError(f"lam must be >= 0, got {lam}")
+    lam = check_nonnegative(lam, "lam")
     x = x.to(F64)
     K = gram(kernel, x, **params).to(F64)
     n = K.shape[-1]

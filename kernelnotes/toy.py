@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from ._validation import check_finite, check_positive
 from .heads import _tokens
 from .linear import FEATURE_MAPS, linear_attention
-from .mlp import _generator
+from .training import _generator
 
 __all__ = [
     "AssociativeRecall",

@@ -16,9 +16,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import as_tensor, check_finite, check_positive, check_same_dtype
-from .kernels import _yat, yat
-from .rkhs import rkhs_norm
+from . import _cores
+from ._validation import (
+    as_tensor,
+    check_finite,
+    check_float_dtype,
+    check_generator,
+    check_positive,
+    check_positive_int,
+    check_same_dtype,
+)
+from .kernels import yat
 
 __all__ = ["YatLayer", "yat"]
 
@@ -62,10 +70,9 @@ class YatLayer(nn.Module):
                  eps=1.0, learn_b: bool = True, learn_eps: bool = True, centres=None,
                  generator: torch.Generator | None = None, dtype=None, device=None):
         super().__init__()
-        for value, name in ((in_features, "in_features"), (out_features, "out_features"),
-                            (n_centres, "n_centres")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        in_features = check_positive_int(in_features, "in_features")
+        out_features = check_positive_int(out_features, "out_features")
+        n_centres = check_positive_int(n_centres, "n_centres")
         b = check_finite(b, "b")
         if b < 0:
             raise ValueError(f"b must be >= 0 so that the layer is a Mercer (PSD) kernel "
@@ -76,8 +83,11 @@ class YatLayer(nn.Module):
         eps = check_positive(eps, "eps")
         if eps <= MIN_EPS:
             raise ValueError(f"eps must be greater than MIN_EPS={MIN_EPS:g}, got eps={eps}")
-        factory = {"dtype": dtype if dtype is not None else torch.get_default_dtype(),
-                   "device": device}
+        factory = {"dtype": check_float_dtype(dtype), "device": device}
+        if b * b >= torch.finfo(factory["dtype"]).max:
+            raise ValueError(f"b={b:g} is too large for {factory['dtype']}: (w . x + b)^2 "
+                             f"overflows")
+        generator = check_generator(generator)
         self.in_features, self.out_features, self.n_centres = in_features, out_features, n_centres
 
         if centres is None:
@@ -126,7 +136,9 @@ class YatLayer(nn.Module):
                              f"{tuple(x.shape)}")
         check_same_dtype((x, "x"), (self.centres, "the layer's parameters"))
         lead = x.shape[:-1]
-        return _yat(x.reshape(-1, self.in_features), self.centres, self.b, self.eps), lead
+        # the unchecked Yat core: b and eps are tensors here, and reading them would sync
+        k = _cores.yat_gram(self.centres, x.reshape(-1, self.in_features), self.b, self.eps)
+        return k.mT, lead
 
     def forward(self, x) -> torch.Tensor:
         """``f(x)`` for inputs ``(..., in_features)``: shape ``(..., out_features)``."""
@@ -144,15 +156,18 @@ class YatLayer(nn.Module):
 
     def gram(self) -> torch.Tensor:
         """Gram matrix ``K[i, j] = k(w_i, w_j)`` of the centres, ``(n_centres, n_centres)``."""
-        return yat(self.centres, self.centres, self.b, self.eps)
+        return _cores.yat_gram(self.centres, self.centres, self.b, self.eps)
 
     def rkhs_norm(self, *, squared=False) -> torch.Tensor:
         """RKHS norm ``sqrt(alpha_o^T K alpha_o)`` of each output function, ``(out_features,)``.
 
-        Computed in float64 and differentiable; as a training penalty prefer
-        ``squared=True``, whose gradient stays finite at zero.
+        Computed in float64 and differentiable, with no host synchronisation (it may serve
+        as a training penalty); prefer ``squared=True`` there, whose gradient stays finite at
+        zero. Equals :func:`kernelnotes.rkhs_norm` of ``alpha`` on :meth:`gram`.
         """
-        return rkhs_norm(self.alpha, self.gram(), squared=squared)
+        K = self.gram().to(torch.float64)
+        form = _cores.quadratic_form(self.alpha.to(torch.float64), (K + K.mT) / 2)
+        return form if squared else form.clamp_min(0).sqrt()
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -155,7 +155,7 @@ def test_previous_token_sharpness_is_the_logit_gap_to_the_neighbours():
         (lambda: positional_head([-1, 0], 3), ValueError, "tokens"),
         (lambda: positional_head([], 3), ValueError, "tokens"),
         (lambda: positional_head([0, 1], 0), ValueError, "vocab_size"),
-        (lambda: positional_head([0, 1], 2.0), ValueError, "vocab_size"),
+        (lambda: positional_head([0, 1], 2.0), TypeError, "vocab_size"),
         (lambda: positional_head([0, 1, 0], 2, max_len=2), ValueError, "max_len"),
         (lambda: positional_head([0, 1], 2, decay=0), ValueError, "decay"),
         (lambda: positional_head([0, 1], 2, decay=float("inf")), ValueError, "decay"),

@@ -5,12 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernelnotes import exp_dot, gaussian, imq, polynomial, squared_distances
-
-F64 = torch.float64
 
 
 def loop_gram(fn, x, y):
@@ -91,6 +90,6 @@ def test_bad_parameters_and_shapes_name_the_argument():
 
 def test_inputs_on_different_devices_are_rejected_by_name():
     x = torch.zeros(3, 2)
-    y = torch.zeros(3, 2, device="meta")  # a second device that exists on every machine
-    with pytest.raises(ValueError, match="y is on meta"):
-        gaussian(x, y, 1.0)
+    z = torch.zeros(3, 2, device="meta")  # a second device that exists on every machine
+    with pytest.raises(ValueError, match="z is on meta"):
+        gaussian(x, z, 1.0)

@@ -17,8 +17,10 @@ import torch
 
 pytest.importorskip("triton", reason="the triton package cannot be imported here")
 
+from linear_helpers import rel_err
+
 from kernelnotes import FavorFeatures, linear_attention
-from kernelnotes import linear_triton as lt
+from kernelnotes.linear import triton as lt
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA and not lt.INTERPRET else "cpu"
@@ -31,11 +33,6 @@ F64 = torch.float64
 # also round the output (2^-11 for float16, 2^-8 for bfloat16) and, on a GPU, use TF32 dots
 TOL = {torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
 on_cuda = pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU")
-
-
-def rel_err(out, ref):
-    out, ref = out.double(), ref.double()
-    return ((out - ref).norm() / ref.norm()).item()
 
 
 def random_qkv(seed, seq, d, dv, *, lead=(2, 3), lk=None, dtype=torch.float32):
@@ -185,17 +182,20 @@ AHEAD_OF_TIME = textwrap.dedent("""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from kernelnotes import linear_triton as lt
+    from kernelnotes.linear import triton as lt
 
     kernel = lt._linear_attention_kernel
     for dtype, feature, causal, precision, block_d in [
             ("fp16", 1, True, "tf32", 64), ("fp32", 2, True, "ieee", 128),
             ("bf16", 0, False, "tf32", 256)]:
         block_t, block_v = lt._blocks(block_d, causal, precision)
-        constants = {"FEATURE": feature, "CAUSAL": causal, "PRECISION": precision,
+        constants = {"FEATURE": feature, "CAUSAL": causal, "HAS_INITIAL": causal,
+                     "IS_VARLEN": not causal, "PRECISION": precision,
                      "BT": block_t, "BD": block_d, "BV": block_v}
         signature = {name: "constexpr" if name in constants
                      else "*" + dtype if name in ("Q", "K", "V", "O")
+                     else "*fp32" if name in ("S0", "Z0", "SF", "ZF")
+                     else "*i32" if name == "CU"
                      else "fp32" if name == "eps"
                      else "i64" if name.startswith("s") else "i32"
                      for name in kernel.arg_names}
@@ -250,8 +250,8 @@ def test_cuda_auto_uses_triton_and_tf32_is_close():
     q, k, v = random_qkv(13, 300, 64, 64)
     auto = linear_attention(q, k, v, causal=True)
     assert torch.equal(auto, linear_attention(q, k, v, causal=True, backend="triton"))
-    fast = lt.linear_attention_triton(q, k, v, feature="elu+1", causal=True, eps=1e-6,
-                                      precision="tf32")
+    fast, _ = lt.linear_attention_triton(q, k, v, feature="elu+1", causal=True, eps=1e-6,
+                                         precision="tf32")
     assert rel_err(fast, reference(q, k, v, causal=True)) < 3e-3
 
 

@@ -16,13 +16,13 @@ def test_panel_draws_the_smoother_and_sizes_points_by_weight():
     ax = Figure().subplots()
     prediction = nadaraya_watson_panel(ax, x, y, x_query=2.0, bandwidth=0.4)
     expected, weights = nadaraya_watson(torch.tensor([[2.0]], dtype=torch.float64),
-                                        x[:, None], y, gaussian, bandwidth=0.4)
+                                        x[:, None], y[:, None], gaussian, bandwidth=0.4)
     assert prediction == pytest.approx(expected.item(), abs=1e-12)
     # the blue curve is the smoother evaluated on the plotted grid
     (curve,) = [line for line in ax.get_lines() if line.get_label() == "smoothed curve"]
     grid = torch.as_tensor(curve.get_xdata())[:, None]
-    smoothed, _ = nadaraya_watson(grid, x[:, None], y, gaussian, bandwidth=0.4)
-    np.testing.assert_allclose(curve.get_ydata(), smoothed.numpy(), atol=1e-12)
+    smoothed, _ = nadaraya_watson(grid, x[:, None], y[:, None], gaussian, bandwidth=0.4)
+    np.testing.assert_allclose(curve.get_ydata(), smoothed[:, 0].numpy(), atol=1e-12)
     # the heaviest point is drawn largest
     data = next(c for c in ax.collections if c.get_label() == "data, sized by weight")
     assert np.argmax(data.get_sizes()) == int(weights.argmax())

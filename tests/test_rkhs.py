@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,6 @@ from kernelnotes import (
     rkhs_norm,
 )
 from kernelnotes.yat import yat
-
-F64 = torch.float64
 
 
 def points(seed, n, d):
@@ -79,7 +78,8 @@ def test_batched_checks():
     assert min_eigenvalue(K).shape == (3,)
     result = is_psd(K)
     assert isinstance(result, torch.Tensor) and result.dtype == torch.bool and result.all()
-    assert isinstance(is_psd(K[0]), bool)
+    single = is_psd(K[0])
+    assert isinstance(single, torch.Tensor) and single.dtype == torch.bool and single.dim() == 0
 
 
 def test_rkhs_norm_by_hand():
@@ -126,7 +126,7 @@ def test_kernel_ridge_sections_sum_to_prediction_and_norm_matches():
     assert parts.shape == (50, 11)
     torch.testing.assert_close(parts.sum(-1), fit(grid), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(parts[:, 3], fit.alpha[3] * yat(grid, x[3:4], 1.0, 0.5)[:, 0])
-    assert torch.equal(fit.centers, x)
+    assert torch.equal(fit.centres, x)
     torch.testing.assert_close(fit.norm(), rkhs_norm(fit.alpha, yat(x, x, 1.0, 0.5)))
 
 
@@ -183,10 +183,10 @@ def test_bad_input_names_the_argument():
         loewner_gap(K, torch.eye(2, dtype=F64))
     with pytest.raises(ValueError, match="alpha must have one coefficient per point"):
         rkhs_norm(torch.ones(2, dtype=F64), K)
-    with pytest.raises(ValueError, match="gram must be square"):
+    with pytest.raises(ValueError, match="K must be square"):
         rkhs_norm(torch.ones(3, dtype=F64), torch.ones(3, 2, dtype=F64))
     x = points(0, 5, 1)
-    with pytest.raises(ValueError, match="lam must be >= 0"):
+    with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
         kernel_ridge(x, x[:, 0], gaussian, -0.1, bandwidth=1.0)
     with pytest.raises(ValueError, match=r"y must have shape \(n,\)"):
         kernel_ridge(x, torch.ones(4, dtype=F64), gaussian, 0.1, bandwidth=1.0)

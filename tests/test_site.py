@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from kernelnotes import gaussian, nadaraya_watson
+from kernelnotes.explorers import Explorer, KernelSectionsExplorer, NadarayaWatsonExplorer
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +39,8 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--disable-sync", "--no-first-run", "--disable-default-apps",
                "--disable-extensions", "--mute-audio"]
 DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+# The narrowest phone in common use: no page may scroll sideways at this width.
+PHONE = {"width": 320, "height": 720}
 NOT_PAGES = {"_static", "_sources", "_images", "_sphinx_design_static"}
 
 
@@ -124,7 +126,8 @@ class Visit:
             self.errors.append(message.text)
 
     def _failed(self, request):
-        if request.url.startswith(self.base):
+        # A load cut short by leaving the page (net::ERR_ABORTED) is not a missing file.
+        if request.url.startswith(self.base) and "ERR_ABORTED" not in str(request.failure):
             self.broken.append(f"{request.url} ({request.failure})")
 
     def _response(self, response):
@@ -211,14 +214,44 @@ def canvas_pixels(page, explorer) -> str:
     return explorer.locator("canvas").evaluate("c => c.toDataURL()")
 
 
+SHOWN_TEXTS = """root => {
+    const texts = {status: root.querySelector(".kn-status").textContent};
+    root.querySelectorAll("input[type=range]").forEach(input => {
+        texts[input.name] = root.querySelector("output[for='" + input.id + "']").textContent;
+        texts[input.name + " (spoken)"] = input.getAttribute("aria-valuetext");
+    });
+    return {texts: texts, values: Object.fromEntries(Array.from(
+        root.querySelectorAll("input[type=range]"), i => [i.name, Number(i.value)]))};
+}"""
+
+
+def text_problems(explorer, name: str) -> list[str]:
+    """The status sentence and every slider text the page shows are what kernelnotes
+    computes from the page's data for the slider values the page shows."""
+    shown = explorer.evaluate(SHOWN_TEXTS)
+    data = json.loads(explorer.locator(".kn-data").text_content())
+    kind = Explorer.registry[explorer.get_attribute("data-kind")]
+    expected = kind.page_texts(data, shown["values"])
+    expected.update({f"{key} (spoken)": text for key, text in expected.items()
+                     if key != "status"})
+    return [f"{name} at {shown['values']}: the page shows {key} {shown['texts'][key]!r}, "
+            f"kernelnotes computes {text!r}"
+            for key, text in expected.items() if shown["texts"][key] != text]
+
+
 def explorer_problems(page) -> list[str]:
-    """Move every control of every interactive figure; the drawing must change."""
+    """Move every control of every interactive figure with the keyboard: the drawing must
+    change, and every text shown must be the one kernelnotes computes."""
     problems = []
     explorers = page.locator(".kn-explorer")
     for i in range(explorers.count()):
         explorer = explorers.nth(i)
         explorer.scroll_into_view_if_needed()
         name = f"interactive figure {i + 1} ({explorer.get_attribute('data-kind')})"
+        if explorer.locator(".kn-still, .kn-note").count() or explorer.locator(
+                "canvas[hidden]").count():
+            problems.append(f"{name}: the script did not replace the still image")
+        problems += text_problems(explorer, name)
         sliders = explorer.locator("input[type=range]")
         if sliders.count() == 0:
             problems.append(f"{name} has no slider")
@@ -229,8 +262,11 @@ def explorer_problems(page) -> list[str]:
             start = slider.input_value()
             at_max = float(start) >= float(slider.get_attribute("max"))
             slider.focus()
-            # Keyboard, as a reader would: jump to one end (or the other if already there).
-            page.keyboard.press("Home" if at_max else "End")
+            # Keyboard, as a reader would: jump to one end (or the other if already there),
+            # then one step back.
+            for key in ["Home", "ArrowRight"] if at_max else ["End", "ArrowLeft"]:
+                page.keyboard.press(key)
+                problems += text_problems(explorer, name)
             if slider.input_value() == start:
                 problems.append(f"{name}: slider {slider.get_attribute('name')} did not move")
             elif canvas_pixels(page, explorer) == before:
@@ -248,27 +284,25 @@ def drag_problems(page, explorer, name) -> list[str]:
     kernelnotes computes for the same data, query and bandwidth."""
     canvas = explorer.locator("canvas")
     box = canvas.bounding_box()
-    before = (canvas_pixels(page, explorer), explorer.get_attribute("data-query"))
+    before = (canvas_pixels(page, explorer), explorer.get_attribute("data-state"))
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + 0.3 * box["width"], y)
     page.mouse.down()
     page.mouse.move(box["x"] + 0.6 * box["width"], y, steps=5)
     page.mouse.up()
-    after = (canvas_pixels(page, explorer), explorer.get_attribute("data-query"))
-    problems = []
+    after = (canvas_pixels(page, explorer), explorer.get_attribute("data-state"))
+    problems = text_problems(explorer, name)
     if after[1] == before[1] or after[0] == before[0]:
         problems.append(f"{name}: dragging on the chart did not move the query")
     data = json.loads(explorer.locator(".kn-data").text_content())
-    query = float(explorer.get_attribute("data-query"))
-    bandwidth = float(explorer.get_attribute("data-bandwidth"))
-    expected, _ = nadaraya_watson(torch.tensor([[query]], dtype=torch.float64),
+    state = json.loads(after[1])
+    expected, _ = nadaraya_watson(torch.tensor([[state["query"]]], dtype=torch.float64),
                                   torch.tensor(data["x"], dtype=torch.float64)[:, None],
-                                  torch.tensor(data["y"], dtype=torch.float64), gaussian,
-                                  bandwidth=bandwidth)
-    shown = float(explorer.get_attribute("data-estimate"))
-    if abs(shown - expected.item()) > 1e-9 * max(1.0, abs(expected.item())):
-        problems.append(f"{name}: the page estimates {shown} at x = {query}, "
-                        f"kernelnotes {expected.item()}")
+                                  torch.tensor(data["y"], dtype=torch.float64)[:, None],
+                                  gaussian, bandwidth=state["bandwidth"])
+    if abs(state["estimate"] - expected.item()) > 1e-9 * max(1.0, abs(expected.item())):
+        problems.append(f"{name}: the page estimates {state['estimate']} at x = "
+                        f"{state['query']}, kernelnotes {expected.item()}")
     return problems
 
 
@@ -278,19 +312,73 @@ def shot_name(path: str, kind: str) -> Path:
 
 
 @pytest.mark.parametrize("path", PAGES or ["<no site>"])
+def code_overflow_problems(page) -> list[str]:
+    """Code cells (inputs and printed outputs) that scroll sideways."""
+    wide = page.evaluate("""() => Array.from(document.querySelectorAll(
+            ".cell_input pre, .cell_output pre"))
+        .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+        .map(pre => {
+            const cells = Array.from(document.querySelectorAll(".cell"));
+            const cell = pre.closest(".cell");
+            const longest = pre.textContent.split("\\n")
+                .reduce((a, b) => (b.length > a.length ? b : a), "");
+            return `cell ${cells.indexOf(cell) + 1} ` +
+                `(${pre.closest(".cell_output") ? "output" : "code"}): ` +
+                `${pre.scrollWidth - pre.clientWidth}px too wide, e.g. ${longest.trim()}`;
+        })""")
+    return [f"scrolls sideways at desktop width: {item[:160]}" for item in wide]
+
+
+def accessibility_problems(page, rules: list[str] | None = None) -> list[str]:
+    """Serious and critical violations found by the axe-core engine (bundled by the
+    axe-playwright-python package, injected into the page: nothing is fetched), with all
+    its rules or only ``rules``."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    # No stylesheet preloading: axe resolves a stylesheet's relative @import against the
+    # page instead of the stylesheet and asks the server for a file that does not exist.
+    options = {"resultTypes": ["violations"], "preload": False}
+    if rules:
+        options["runOnly"] = {"type": "rule", "values": rules}
+    results = Axe().run(page, options=options)
+    return [f"axe {v['impact']}: {v['id']} ({v['help']}) at "
+            f"{', '.join(str(n['target']) for n in v['nodes'][:3])}"
+            for v in results.response["violations"] if v["impact"] in {"serious", "critical"}]
+
+
+def open_dark(visit: Visit, path: str):
+    """Open ``path`` again in the theme's dark mode, chosen as its switch does (stored, so
+    the page loads dark: no colour transition under way while axe measures contrast)."""
+    visit.page.evaluate("""() => { localStorage.setItem("mode", "dark");
+                                   localStorage.setItem("theme", "dark"); }""")
+    page = visit.open(path)
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    return page
+
+
+@pytest.mark.parametrize("path", PAGES or ["<no site>"])
 def test_page(visit, path):
     assert PAGES, MISSING
     desktop = visit(DESKTOP)
     page = desktop.open(path)
-    problems = math_problems(page) + image_problems(page)
+    problems = math_problems(page) + image_problems(page) + code_overflow_problems(page)
+    problems += accessibility_problems(page)
     page.screenshot(path=shot_name(path, "desktop"), full_page=True)
     problems += explorer_problems(page)
+    page = open_dark(desktop, path)
+    # Only the colours change with the theme.
+    problems += [f"dark mode: {p}" for p in accessibility_problems(page, ["color-contrast"])]
+    page.screenshot(path=shot_name(path, "dark"), full_page=True)
 
     phone = visit(PHONE)
     page = phone.open(path)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 1:
-        problems.append(f"at phone width the page scrolls sideways by {overflow}px")
+        wide = page.evaluate("""() => Array.from(document.querySelectorAll("body *"))
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(-3).map(e => e.tagName + "." + e.className)""")
+        problems.append(f"at {PHONE['width']} px the page scrolls sideways by {overflow}px "
+                        f"({wide})")
     page.screenshot(path=shot_name(path, "phone"), full_page=True)
 
     for v, where in [(desktop, "desktop"), (phone, "phone")]:
@@ -315,14 +403,33 @@ def test_every_chapter_offers_its_notebook_for_download(path):
     assert target.resolve().is_file(), f"{path}: download link {links[0]} leads nowhere"
 
 
-def test_offline_search_finds_the_chapters(visit):
+@pytest.fixture
+def from_disk(browser):
+    """A visit of the site opened straight from disk (file://), as the README allows."""
+    v = Visit(browser, SITE.as_uri() + "/", DESKTOP)
+    yield v
+    v.close()
+
+
+@pytest.mark.parametrize("mode", ["served", "from disk"])
+def test_offline_search_finds_the_chapters_with_snippets(visit, from_disk, mode):
     assert PAGES, MISSING
-    v = visit(DESKTOP)
+    v = visit(DESKTOP) if mode == "served" else from_disk
     page = v.open("search.html?q=Nadaraya")
-    page.wait_for_selector("#search-results li", timeout=20_000)
+    page.wait_for_selector("#search-results li p.context", timeout=20_000)
     hits = page.locator("#search-results li a").evaluate_all("as => as.map(a => a.href)")
     assert any("nadaraya" in h.lower() for h in hits), hits
-    assert not v.outside and not v.errors, (v.outside, v.errors)
+    snippets = page.locator("#search-results li p.context").all_inner_texts()
+    assert any("nadaraya" in s.lower() for s in snippets), snippets
+    page.wait_for_load_state("networkidle")
+    assert not v.outside and not v.errors and not v.broken, (v.outside, v.errors, v.broken)
+
+
+def test_every_page_opened_from_disk_loads_without_errors(from_disk):
+    assert PAGES, MISSING
+    for path in PAGES:
+        from_disk.open(path)
+    assert not from_disk.errors and not from_disk.broken, (from_disk.errors, from_disk.broken)
 
 
 def test_citations_resolve_to_the_references_page():
@@ -347,28 +454,74 @@ def test_execution_statistics_list_every_notebook():
 
 # --- the explorers on their own page: what a live notebook shows ------------------------
 
-def test_explorer_outputs_work_on_a_bare_page(visit, tmp_path):
-    """Both explorers displayed in a plain HTML page (no book, no theme): what JupyterLab
-    shows for a trusted output. Each must draw, respond, and agree with Python."""
-    from kernelnotes.interactive import KernelSectionsExplorer, NadarayaWatsonExplorer
-
+def bare_page(directory: Path) -> tuple[list, str]:
+    """Both explorers in a plain HTML page (no book, no theme), as JupyterLab shows
+    trusted outputs, with a listener that counts the keys reaching the document."""
     g = torch.Generator().manual_seed(3)
     x = torch.rand(25, generator=g, dtype=torch.float64)
-    nw = NadarayaWatsonExplorer(x, torch.cos(6 * x), bandwidth=0.05)
-    sections = KernelSectionsExplorer(lambda t: t * (1 - t), torch.linspace(0, 1, 7))
-    (tmp_path / "index.html").write_text(
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>t</title></head>"
-        f"<body>{nw._repr_html_()}{sections._repr_html_()}</body></html>", encoding="utf-8")
+    figures = [NadarayaWatsonExplorer(x, torch.cos(6 * x), bandwidth=0.05),
+               KernelSectionsExplorer(lambda t: t * (1 - t), torch.linspace(0, 1, 7))]
+    (directory / "index.html").write_text(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>t</title></head>"
+        "<body><script>window.keysOutside = 0; document.addEventListener('keydown', "
+        "() => { window.keysOutside += 1; });</script>"
+        f"{''.join(f._repr_html_() for f in figures)}</body></html>", encoding="utf-8")
+    return figures, "index.html"
+
+
+def test_explorer_outputs_work_on_a_bare_page(visit, tmp_path):
+    """Each explorer draws, responds to keys and drags, says what kernelnotes computes,
+    and keeps its keys to itself (JupyterLab would move the cell selection)."""
+    (nw, sections), path = bare_page(tmp_path)
     v = visit(PHONE, directory=tmp_path)
-    page = v.open("index.html")
-    assert page.locator(".kn-explorer canvas").count() == 2
+    page = v.open(path)
+    assert page.locator(".kn-explorer canvas:not([hidden])").count() == 2
     problems = explorer_problems(page)
     assert not problems and not v.errors and not v.outside, (problems, v.errors, v.outside)
+    assert page.evaluate("window.keysOutside") == 0, "slider keys reached the document"
     # Wherever the keys and the drag left the query, the page agrees with Python.
-    root = page.locator(".kn-explorer").first
-    query = float(root.get_attribute("data-query"))
-    bandwidth = float(root.get_attribute("data-bandwidth"))
-    expected = nw.predict(query, bandwidth).item()
-    assert float(root.get_attribute("data-estimate")) == pytest.approx(expected, abs=1e-12)
-    width = float(page.locator(".kn-explorer").nth(1).get_attribute("data-width"))
-    assert width == sections.widths[-1].item()
+    state = json.loads(page.locator(".kn-explorer").first.get_attribute("data-state"))
+    expected = nw.predict(state["query"], state["bandwidth"]).item()
+    assert state["estimate"] == pytest.approx(expected, abs=1e-12)
+    state = json.loads(page.locator(".kn-explorer").nth(1).get_attribute("data-state"))
+    assert state["width"] == sections.widths[-2].item()
+
+
+def test_without_scripts_an_explorer_shows_its_first_state_and_says_to_run_it(browser,
+                                                                                tmp_path):
+    """What an untrusted notebook shows: scripts do not run."""
+    figures, path = bare_page(tmp_path)
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto((tmp_path / path).as_uri())
+        for i, figure in enumerate(figures):
+            root = page.locator(".kn-explorer").nth(i)
+            still = root.locator("img.kn-still")
+            assert still.is_visible() and still.evaluate("i => i.naturalWidth") > 0
+            assert root.locator("canvas").is_hidden()
+            assert "run this cell" in root.locator(".kn-note").inner_text()
+            assert root.locator(".kn-status").inner_text() == figure.status()
+            assert root.locator("input[type=range]").first.is_disabled()
+    finally:
+        context.close()
+
+
+def test_the_page_formats_numbers_as_python_does(visit, tmp_path):
+    """The page's `formatNumber` (explorer.js) against Python's format on awkward values."""
+    _, path = bare_page(tmp_path)
+    page = visit(DESKTOP, directory=tmp_path).open(path)
+    g = torch.Generator().manual_seed(0)
+    spread = 10 ** (12 * torch.rand(200, generator=g, dtype=torch.float64) - 6)
+    signs = torch.randn(200, generator=g, dtype=torch.float64).sign()
+    values = [0.0, 1.0, -1.0, 0.5, 2.5, 1000.0, 999.5, 0.0001, 0.00012345, 1.5e-7, 123456.0,
+              -0.0042, 99.95, *(spread * signs).tolist()]
+    shown = page.locator(".kn-explorer").first.evaluate(
+        """(root, values) => {
+            const js = root.querySelector("script:not([type])").textContent;
+            const body = js.slice(js.indexOf("\\n") + 1, js.lastIndexOf("start();"));
+            const formatNumber = new Function("root", "state", "draw",
+                body + "; return formatNumber;")(root);
+            return values.map(v => [formatNumber(v, ""), formatNumber(v, ".2f")]);
+        }""", values)
+    assert shown == [[f"{v + 0.0:.3g}", f"{v:.2f}"] for v in values]

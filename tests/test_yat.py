@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.func import functional_call
@@ -13,8 +14,6 @@ from torch.func import functional_call
 from kernelnotes import YatLayer, imq, is_psd, loewner_gap, min_eigenvalue, rkhs_norm
 from kernelnotes.kernels import yat as yat_from_kernels
 from kernelnotes.yat import MIN_EPS, yat
-
-F64 = torch.float64
 
 
 def points(seed, n, d, scale=1.0):
@@ -239,7 +238,7 @@ def test_layer_bad_arguments_name_the_argument():
         YatLayer(2, 1, 3, eps=MIN_EPS / 2)
     with pytest.raises(ValueError, match="n_centres"):
         YatLayer(2, 1, 0)
-    with pytest.raises(ValueError, match="in_features"):
+    with pytest.raises(TypeError, match="in_features"):
         YatLayer(2.5, 1, 3)
     with pytest.raises(ValueError, match="centres must have shape"):
         YatLayer(2, 1, 3, centres=torch.zeros(4, 2))
@@ -250,3 +249,26 @@ def test_layer_bad_arguments_name_the_argument():
         layer(torch.zeros(5, 2, dtype=F64))
     with pytest.raises(TypeError, match="floating-point"):
         layer(torch.zeros(5, 2, dtype=torch.int64))
+
+
+def test_training_path_never_reads_tensor_values_on_the_host(monkeypatch):
+    # .item() and bool(tensor) wait for the device; the forward pass and the RKHS penalty
+    # must not call them (on a GPU they would stall every step)
+    layer = YatLayer(3, 2, 5, generator=torch.Generator().manual_seed(0), dtype=F64)
+    x = torch.randn(4, 3, dtype=F64)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("host synchronisation on the training path")
+
+    monkeypatch.setattr(torch.Tensor, "item", forbidden)
+    monkeypatch.setattr(torch.Tensor, "__bool__", forbidden)
+    loss = layer(x).square().mean() + 1e-3 * layer.rkhs_norm(squared=True).sum()
+    loss.backward()
+    monkeypatch.undo()
+    assert layer.centres.grad is not None and torch.isfinite(layer.centres.grad).all()
+
+
+def test_b_whose_square_overflows_the_dtype_is_refused():
+    with pytest.raises(ValueError, match=r"b=1e\+30 is too large for torch\.float32"):
+        YatLayer(2, 1, 3, b=1e30, dtype=torch.float32)
+    YatLayer(2, 1, 3, b=1e30, dtype=F64)  # representable in float64

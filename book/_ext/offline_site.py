@@ -43,7 +43,8 @@ def _is_thebe(asset) -> bool:
 def drop_thebe(app, pagename, templatename, context, doctree):
     for key in ("script_files", "css_files"):
         if key in context:
-            context[key] = [asset for asset in context[key] if not _is_thebe(asset)]
+            # In place: files that other extensions add to this page later land in this list.
+            context[key][:] = [asset for asset in context[key] if not _is_thebe(asset)]
     if "body" in context:
         context["body"] = _THEBE_CONFIG.sub("", context["body"])
 

@@ -1,25 +1,41 @@
-"""Kernel-free interactive figures: the numbers behind them, their HTML, bad input.
+"""Kernel-free interactive figures: the numbers behind them, their HTML, assets, bad input.
 
 The JavaScript itself runs in tests/test_site.py (headless Chromium), which holds the
-page's arithmetic to :meth:`predict` and :meth:`sections` tested here.
+page's arithmetic and texts to :meth:`predict`, :meth:`sections` and :meth:`texts`
+tested here.
 """
 
+import base64
+import importlib.resources
 import itertools
 import json
 import math
 import re
+import subprocess
+import sys
+import zipfile
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernelnotes import interactive, kernel_ridge, rkhs_norm
-from kernelnotes.interactive import KernelSectionsExplorer, NadarayaWatsonExplorer, nice_ticks
+from kernelnotes import kernel_ridge, rkhs_norm
+from kernelnotes.explorers import (
+    Explorer,
+    KernelSectionsExplorer,
+    NadarayaWatsonExplorer,
+    fill,
+    nice_ticks,
+    widget,
+)
+from kernelnotes.explorers import base as explorer_base
 from kernelnotes.kernels import gaussian
 
 F64 = torch.float64
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def toy(n=40, seed=0):
@@ -102,7 +118,7 @@ def test_sliders_start_exactly_at_the_described_state(query, bandwidth):
                                       domain=(-0.1, 5.1), bandwidth_range=(0.01, 2.5))
     controls = sliders(explorer._repr_html_())
     for name, value, (lo, hi) in [("query", query, explorer.domain),
-                                  ("bandwidth", math.log10(bandwidth),
+                                  ("log10_bandwidth", math.log10(bandwidth),
                                    tuple(map(math.log10, explorer.bandwidth_range)))]:
         attrs = controls[name]
         start, stop, step = float(attrs["min"]), float(attrs["max"]), float(attrs["step"])
@@ -114,10 +130,45 @@ def test_sliders_start_exactly_at_the_described_state(query, bandwidth):
 
 def test_status_counts_the_points_that_carry_the_weight():
     x = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=F64)
-    explorer = NadarayaWatsonExplorer(x, x, bandwidth=0.05, query=1.0)
-    assert "the estimate is 1;" in explorer.status(1.0, 0.05)
-    assert "1 of 4 points carry 90%" in explorer.status(1.0, 0.05)
-    assert "4 of 4 points carry 90%" in explorer.status(1.5, 100.0)
+    explorer = NadarayaWatsonExplorer(x, x, bandwidth=0.05, query=1.0,
+                                      bandwidth_range=(0.01, 200))
+    narrow = explorer.status(query=1.0, log10_bandwidth=math.log10(0.05))
+    assert "the estimate is 1;" in narrow and "1 of 4 points carry 90%" in narrow
+    wide = explorer.status(query=1.5, log10_bandwidth=2.0)
+    assert "4 of 4 points carry 90%" in wide
+
+
+def test_predict_with_weights_returns_the_prediction_first():
+    explorer = NadarayaWatsonExplorer(*toy(), bandwidth=0.3)
+    queries = torch.tensor([0.5, 2.0, 4.5], dtype=F64)
+    prediction, weights = explorer.predict_with_weights(queries)
+    assert prediction.shape == (3,) and weights.shape == (3, 40)
+    torch.testing.assert_close(prediction, weights @ explorer.y_train, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(prediction, explorer.predict(queries), rtol=0, atol=0)
+
+
+def test_texts_fill_the_templates_the_page_fills():
+    explorer = NadarayaWatsonExplorer(*toy(), bandwidth=0.3, query=2.5)
+    texts = explorer.texts(query=1.25)
+    assert texts["query"] == "x = 1.25" and texts["log10_bandwidth"] == "h = 0.3"
+    estimate = explorer.predict(1.25).item()
+    assert f"the estimate is {estimate:.3g};" in texts["status"]
+    data = explorer.page_data()
+    assert set(data["templates"]) == {"status", "query", "log10_bandwidth"}
+    assert NadarayaWatsonExplorer.page_texts(data, {"query": 1.25,
+                                                    "log10_bandwidth": math.log10(0.3)}) == texts
+    with pytest.raises(ValueError, match="no slider named"):
+        explorer.texts(bandwidth=0.3)
+    with pytest.raises(ValueError, match="query must lie in the slider's range"):
+        explorer.texts(query=99.0)
+    with pytest.raises(TypeError, match="log10_bandwidth"):
+        explorer.figure_png(log10_bandwidth="wide")
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, -2.5, 1234.5, 0.000123456, 1e-7, 99.96, 40.0])
+def test_fill_formats_numbers_as_python_does(value):
+    state = {"v": value, "k": 7}
+    assert fill("{v} / {v:.2f} / {k:d}", state) == f"{value:.3g} / {value:.2f} / 7"
 
 
 # --- the HTML both explorers produce ---------------------------------------------------
@@ -130,7 +181,7 @@ def explorers():
 @pytest.mark.parametrize("explorer", explorers(), ids=lambda e: e.kind)
 def test_html_is_self_contained_accessible_and_small(explorer):
     html = explorer._repr_html_()
-    assert len(html.encode()) < 24_000
+    assert len(html.encode()) < 40_000
     page = parse(html)
     ids = {a["id"] for _, a in page.tags if "id" in a}
     root = page.tags[0][1]
@@ -142,15 +193,31 @@ def test_html_is_self_contained_accessible_and_small(explorer):
     assert canvas[0]["aria-labelledby"] in ids and canvas[0]["aria-describedby"] in ids
     assert explorer.description() in html  # the text alternative is on the page
 
+    # Before any script runs (an untrusted notebook), a still image of the first state
+    # and a note; the canvas and the dead sliders are hidden or disabled.
+    # JupyterLab's sanitizer drops `hidden` from untrusted outputs: a 0 x 0 canvas still
+    # leaves no blank box.
+    assert "hidden" in canvas[0] and canvas[0]["width"] == canvas[0]["height"] == "0"
+    (still,) = [a for t, a in page.tags if t == "img"]
+    assert still["alt"] == explorer.description()
+    png = base64.b64decode(still["src"].removeprefix("data:image/png;base64,"))
+    assert png == explorer.figure_png() and png.startswith(b"\x89PNG")
+    assert "run this cell" in html
+
     labels = {a["for"] for t, a in page.tags if t == "label"}
     inputs = [a for t, a in page.tags if t == "input"]
     assert inputs and all(a["id"] in labels and a.get("aria-valuetext") for a in inputs)
+    assert all("disabled" in a for a in inputs)
+    texts = explorer.texts()
+    assert {a["name"]: a["aria-valuetext"] for a in inputs} == {
+        name: text for name, text in texts.items() if name != "status"}
     assert {a["for"] for t, a in page.tags if t == "output"} == {a["id"] for a in inputs}
     status = [a for _, a in page.tags if a.get("role") == "status"]
     assert len(status) == 1 and status[0]["aria-live"] == "polite"
+    assert html.count(texts["status"]) == 1  # the no-script fallback, from the templates
 
     data = [text for attrs, text in page.scripts if attrs.get("type") == "application/json"]
-    assert len(data) == 1 and json.loads(data[0]) == json.loads(json.dumps(explorer.payload()))
+    assert len(data) == 1 and json.loads(data[0]) == json.loads(json.dumps(explorer.page_data()))
     code = " ".join(text for attrs, text in page.scripts if "type" not in attrs)
     # Nothing fetched, nothing random, nothing global: the output works offline and is
     # identical on every run.
@@ -160,12 +227,12 @@ def test_html_is_self_contained_accessible_and_small(explorer):
 
 @pytest.mark.parametrize("explorer", explorers(), ids=lambda e: e.kind)
 def test_html_is_deterministic_and_ids_are_unique_per_render(explorer, monkeypatch):
-    monkeypatch.setattr(interactive, "_renders", interactive.Counter())
+    monkeypatch.setattr(explorer_base, "_renders", explorer_base.Counter())
     first, second = explorer._repr_html_(), explorer._repr_html_()
     first_id = parse(first).tags[0][1]["id"]
     assert parse(second).tags[0][1]["id"] == first_id + "-1"
     assert second == first.replace(first_id, first_id + "-1")
-    monkeypatch.setattr(interactive, "_renders", interactive.Counter())
+    monkeypatch.setattr(explorer_base, "_renders", explorer_base.Counter())
     assert explorer._repr_html_() == first
     assert "0x" not in repr(explorer) and explorer.description() in repr(explorer)
 
@@ -199,7 +266,7 @@ def test_sections_sum_to_the_kernel_ridge_fit_at_every_width():
                                    atol=1e-14)
     torch.testing.assert_close(
         explorer.norms(),
-        torch.stack([rkhs_norm(f.alpha, f.gram) for f in explorer.fits]))
+        torch.stack([rkhs_norm(f.alpha, f.K) for f in explorer.fits]))
 
 
 def test_narrow_sections_are_local_and_wide_ones_pool():
@@ -281,16 +348,98 @@ def test_sections_reject_a_width_index_off_the_slider():
         explorer.sections(torch.zeros(3, dtype=F64), 99)
 
 
-def test_nadaraya_watson_widget_redraws_from_python_when_a_slider_moves():
+def test_widget_redraws_from_python_when_a_slider_moves():
     x = torch.linspace(0, 5, 25, dtype=torch.float64)
     explorer = NadarayaWatsonExplorer(x, torch.sin(x), bandwidth=0.4, query=1.0)
     box = explorer.widget()
     (query, bandwidth), image, status = box.children[0].children, *box.children[1:]
-    assert bytes(image.value).startswith(b"\x89PNG")
-    assert status.value == explorer.status(1.0, 0.4)
-    before = bytes(image.value)
+    (query, query_text), (bandwidth, bandwidth_text) = query.children, bandwidth.children
+    assert bytes(image.value) == explorer.figure_png()
+    assert status.value == explorer.status() and query_text.value == "x = 1"
     query.value = 3.0
-    assert bytes(image.value) != before
-    assert status.value == explorer.status(3.0, 0.4)
-    bandwidth.value = 1.0
-    assert status.value == explorer.status(3.0, 1.0)
+    assert bytes(image.value) == explorer.figure_png(query=3.0)
+    assert status.value == explorer.status(query=3.0) and query_text.value == "x = 3"
+    bandwidth.value = 0.0
+    assert status.value == explorer.status(query=3.0, log10_bandwidth=0.0)
+    assert bandwidth_text.value == "h = 1"
+
+
+def test_widget_works_for_every_explorer_and_refuses_anything_else():
+    explorer = KernelSectionsExplorer(wave, torch.linspace(0.05, 0.95, 10))
+    box = widget(explorer)
+    ((slider, text),) = (control.children for control in box.children[0].children)
+    slider.value = 2
+    assert box.children[2].value == explorer.status(width=2)
+    assert text.value == f"{explorer.widths[2].item():.3g}"
+    with pytest.raises(TypeError, match="explorer"):
+        widget("figure")
+
+
+# --- assets: package data, read once, in the wheel --------------------------------------
+
+def test_every_explorer_has_its_assets_in_the_package():
+    files = importlib.resources.files("kernelnotes.explorers")
+    assert set(Explorer.registry) >= {"nadaraya-watson", "kernel-sections"}
+    for name in ["explorer.css", "explorer.js"] + [c.script for c in Explorer.registry.values()]:
+        assert files.joinpath(name).is_file(), name
+    for explorer in explorers():
+        html = explorer._repr_html_()
+        shared = explorer_base.asset("explorer.js").split("// EXPLORER SCRIPT")
+        for text in [explorer_base.asset("explorer.css"), *shared[:1],
+                     explorer_base.asset(explorer.script), shared[1].split("ROOT_ID")[0]]:
+            assert text.strip() in html
+
+
+def test_no_python_file_in_the_package_holds_javascript_or_css():
+    package = ROOT / "kernelnotes"
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found = re.findall(r"addEventListener|getContext|function\s*\w*\s*\([\w, ]*\)\s*\{|"
+                           r"\bvar \w+ =|"
+                           r"[\w-]+\s*:\s*[\w#.-]+;\s*[\w-]+\s*:", text)
+        assert not found, f"{path.relative_to(ROOT)} holds page code: {found[:3]}"
+
+
+RENDER = """
+import json, sys, torch
+from kernelnotes.explorers import KernelSectionsExplorer, NadarayaWatsonExplorer
+x = torch.linspace(0, 5, 30, dtype=torch.float64)
+figures = [NadarayaWatsonExplorer(x, torch.sin(x), bandwidth=0.4),
+           KernelSectionsExplorer(torch.cos, torch.linspace(0, 3, 8))]
+import kernelnotes
+print(json.dumps([kernelnotes.__file__] + [f._repr_html_() for f in figures]))
+"""
+
+
+def test_a_wheel_ships_the_assets_and_renders_identically(tmp_path):
+    """Build the wheel, unpack it (an installation without editable paths) and render the
+    same figures from it and from this tree, each in a fresh interpreter."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(tmp_path / "dist"), str(ROOT)],
+                   check=True, cwd=tmp_path, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("kernelnotes-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for asset in ["explorer.css", "explorer.js", "nadaraya_watson.js", "kernel_sections.js"]:
+        assert f"kernelnotes/explorers/{asset}" in names
+    zipfile.ZipFile(wheel).extractall(tmp_path / "installed")
+
+    def render(path):
+        out = subprocess.run([sys.executable, "-c", RENDER], env={"PYTHONPATH": str(path)},
+                             check=True, capture_output=True, text=True, cwd=tmp_path)
+        return json.loads(out.stdout)
+
+    from_wheel, from_tree = render(tmp_path / "installed"), render(ROOT)
+    assert from_wheel[0].startswith(str(tmp_path / "installed"))
+    assert from_tree[0].startswith(str(ROOT))
+    assert from_wheel[1:] == from_tree[1:]
+
+
+def test_an_explorer_without_its_methods_cannot_be_made():
+    class Unfinished(Explorer):
+        kind = "unfinished-test"
+        script = "explorer.js"
+        status_template = "{x}"
+
+    Explorer.registry.pop("unfinished-test")
+    with pytest.raises(TypeError, match="abstract"):
+        Unfinished()

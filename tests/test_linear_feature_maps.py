@@ -1,0 +1,178 @@
+"""Feature maps: elu+1, the protocol and its key scale, FAVOR+ (kernelnotes.linear.feature_maps)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from linear_helpers import F64, explicit, random_qkv, rel_err
+
+from kernelnotes import FavorFeatures, linear_attention
+from kernelnotes.linear import FEATURE_MAPS, FeatureMap, elu_plus_one
+
+
+def test_elu_plus_one_does_not_collapse_in_bfloat16():
+    x = torch.tensor([-12.0, -8.0, -6.5, 0.5], dtype=torch.bfloat16)
+    naive = F.elu(x) + 1  # the trap: 1 + (exp(x) - 1) rounds to exactly 0 in bfloat16
+    assert (naive[:3] == 0).all()
+    features = elu_plus_one(x)
+    assert features.dtype == torch.float32 and (features > 0).all()
+    exact = torch.where(x.double() > 0, x.double() + 1, torch.exp(x.double()))
+    assert rel_err(features, exact) < 1e-6
+
+
+def favor_kernel(features, x, y):
+    return features(x) @ features(y).mT  # no stabiliser: the unbiased estimator
+
+
+@pytest.mark.parametrize("orthogonal", [True, False])
+def test_favor_is_unbiased_for_exp_dot(orthogonal):
+    g = torch.Generator().manual_seed(11)
+    x = 0.4 * torch.randn(3, 6, generator=g, dtype=F64)
+    y = 0.4 * torch.randn(4, 6, generator=g, dtype=F64)
+    draws = torch.stack([
+        favor_kernel(FavorFeatures(6, 8, orthogonal=orthogonal, generator=g), x, y)
+        for _ in range(3000)])
+    mean, sem = draws.mean(0), draws.std(0) / math.sqrt(len(draws))
+    exact = torch.exp(x @ y.T)
+    assert ((mean - exact).abs() < 4 * sem + 1e-3).all()  # within 4 standard errors
+
+
+def test_favor_error_falls_with_the_number_of_features():
+    g = torch.Generator().manual_seed(12)
+    x = 0.25 * torch.randn(20, 8, generator=g, dtype=F64)  # |x| about 0.7
+    exact = torch.exp(x @ x.T)
+
+    def mse(m):
+        return np.mean([((favor_kernel(FavorFeatures(8, m, generator=g), x, x) - exact) ** 2)
+                        .mean().item() for _ in range(100)])
+
+    errors = [mse(m) for m in (8, 64, 512)]
+    assert errors[0] > 3 * errors[1] > 9 * errors[2]  # variance ~ 1 / m (8x per step)
+
+
+def test_favor_orthogonal_blocks():
+    w = FavorFeatures(5, 12, generator=torch.Generator().manual_seed(13)).projection.double()
+    for start in (0, 5):
+        block = w[start:start + 5]
+        directions = block / block.norm(dim=1, keepdim=True)
+        torch.testing.assert_close(directions @ directions.T, torch.eye(5, dtype=F64),
+                                   atol=1e-6, rtol=0)
+
+
+def test_favor_projection_is_fixed_until_redrawn():
+    favor = FavorFeatures(4, 6, generator=torch.Generator().manual_seed(20))
+    again = FavorFeatures(4, 6, generator=torch.Generator().manual_seed(20))
+    assert torch.equal(favor.projection, again.projection)
+    before = favor.projection.clone()
+    x = torch.randn(3, 4)
+    assert torch.equal(favor(x), favor(x))
+    assert favor.redraw(torch.Generator().manual_seed(21)) is favor
+    assert not torch.equal(favor.projection, before)
+
+
+def test_favor_bad_arguments():
+    for dim, m in ((0, 4), (4, 0), (2.5, 4), (True, 4)):
+        with pytest.raises(ValueError, match=r"dim|num_features"):
+            FavorFeatures(dim, m)
+    with pytest.raises(ValueError, match="feature_map"):
+        FavorFeatures(4, 8)(torch.randn(3, 5))
+
+
+def test_favor_is_finite_for_large_query_norms():
+    favor = FavorFeatures(16, 64, generator=torch.Generator().manual_seed(16))
+    q, k, v = random_qkv(17, 50, 16, 4, dtype=torch.float32)
+    for norm in (10.0, 50.0):
+        big_q = norm * q / q.norm(dim=-1, keepdim=True)
+        for causal in (False, True):
+            out = linear_attention(big_q, 5 * k, v, feature_map=favor, causal=causal)
+            assert torch.isfinite(out).all()
+            # each output is a convex combination of values: inside their range
+            assert (out.abs() <= v.abs().amax(dim=(-2, -1), keepdim=True) + 1e-4).all()
+    with torch.no_grad():  # without the stabiliser every feature underflows to 0
+        assert (favor(50.0 * q / q.norm(dim=-1, keepdim=True)) == 0).all()
+
+
+def test_favor_stabilisers_cancel():
+    favor = FavorFeatures(8, 32, generator=torch.Generator().manual_seed(18)).double()
+    q, k, v = random_qkv(19, 30, 8, 3)
+    for causal in (False, True):
+        plain = explicit(q, k, v, phi=favor, causal=causal, eps=1e-300)
+        out = linear_attention(q, k, v, feature_map=favor, causal=causal, eps=1e-300)
+        assert rel_err(out, plain) < 1e-12
+
+
+def test_favor_attention_approximates_softmax_attention():
+    q, k, v = random_qkv(14, 64, 16, 8, lead=(1, 2))
+    q, k = q / 2, k / 2  # moderate norms: the variance grows like exp(|q + k|^2 / sqrt(d))
+    scale = 16 ** -0.25  # exp(q.k / sqrt(d)) = exp((q d^-1/4) . (k d^-1/4))
+    softmax = torch.softmax(q @ k.mT / 4, dim=-1) @ v
+    errors = []
+    for m in (16, 4096):
+        favor = FavorFeatures(16, m, generator=torch.Generator().manual_seed(15)).double()
+        out = linear_attention(q * scale, k * scale, v, feature_map=favor)
+        errors.append(rel_err(out, softmax))
+    assert errors[1] < 0.1 < errors[0]
+
+
+def test_every_map_follows_the_protocol():
+    favor = FavorFeatures(4, 8)
+    for phi in (*FEATURE_MAPS.values(), favor):
+        assert isinstance(phi, FeatureMap)
+    x = torch.randn(3, 4, dtype=F64)
+    assert torch.equal(FEATURE_MAPS["elu+1"](x, True), elu_plus_one(x))
+    assert torch.equal(FEATURE_MAPS["relu"](x, False), torch.relu(x))
+
+
+class ScaledKeys:
+    """elu+1, with every key feature multiplied by a constant it declares."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def __call__(self, x, is_query):
+        return elu_plus_one(x) * (1.0 if is_query else self.scale)
+
+    def key_scale(self, dtype):
+        return self.scale
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_declared_key_scale_scales_eps_alike(causal):
+    # keys scaled by 1e-9 would leave eps = 1e-6 dominating every denominator; declared,
+    # eps is scaled alike and the result is elu+1's
+    q, k, v = random_qkv(40, 23, 5, 3)
+    ref = explicit(q, k, v, causal=causal)
+    out = linear_attention(q, k, v, feature_map=ScaledKeys(1e-9), causal=causal)
+    assert rel_err(out, ref) < 1e-12
+    undeclared = linear_attention(q, k, v, causal=causal,
+                                  feature_map=lambda x: elu_plus_one(x) * 1e-9)
+    assert rel_err(undeclared, ref) > 1e-3  # what the declaration prevents
+
+
+def test_favor_key_features_stay_in_range_for_any_key():
+    # with d = 128 the exponent bound max |w_r|^2 / 2 is near 90, float32's exp limit
+    favor = FavorFeatures(128, 64, generator=torch.Generator().manual_seed(41))
+    bound = favor.projection.double().square().sum(-1).amax().item() / 2
+    assert bound > 60
+    worst = favor.projection[favor.projection.square().sum(-1).argmax()]  # attains the bound
+    with torch.no_grad():
+        assert favor(worst[None]).max() > math.exp(80)  # unstabilised: sums would overflow
+        keys = favor(worst[None], is_query=False)
+    assert torch.isfinite(keys).all() and keys.max() <= math.exp(40)
+    assert 0 < favor.key_scale(torch.float32) < 1
+
+
+def test_favor_attention_at_large_head_dims_keeps_the_unbiased_scale():
+    # the key shift of d = 128 is about exp(-48); eps follows it, or eps would dominate
+    # every denominator. What is left of eps acts through the per-row query stabiliser
+    # (about 1e-3 on the first causal rows, which have one or two keys)
+    favor = FavorFeatures(128, 64, generator=torch.Generator().manual_seed(42))
+    assert favor.key_scale(torch.float32) < 1e-6
+    q, k, v = random_qkv(43, 40, 128, 8, lead=(2,), dtype=torch.float32)
+    q, k = q * 128 ** -0.25, k * 128 ** -0.25
+    for causal in (False, True):
+        out = linear_attention(q, k, v, feature_map=favor, causal=causal)
+        ref = explicit(q, k, v, phi=favor.double(), causal=causal)  # unstabilised, float64
+        assert rel_err(out, ref) < (3e-3 if causal else 1e-5)
