@@ -9,7 +9,7 @@ from .attention import (
     qk_normalize,
     softmax_attention,
 )
-from .explorers import KernelSectionsExplorer, NadarayaWatsonExplorer
+from .explorers import KernelSectionsExplorer, NadarayaWatsonExplorer, TrainingReplayExplorer
 from .heads import (
     head_weights,
     induction_head,
@@ -72,6 +72,7 @@ __all__ = [
     "RepeatedBlocks",
     "ToyModel",
     "TrainingHistory",
+    "TrainingReplayExplorer",
     "YatLayer",
     "__version__",
     "angular_gaps",

