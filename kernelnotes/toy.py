@@ -598,6 +598,8 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
     steps, lr, weight_decay = _check_settings(steps, lr, weight_decay)
     batch_size = check_positive_int(batch_size, "batch_size")
     record_every = check_positive_int(record_every, "record_every")
+    if not isinstance(lr_schedule, str):
+        raise TypeError(f"lr_schedule must be a string, got {type(lr_schedule).__name__}")
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
     g = _generator(seed, generator)

@@ -12,6 +12,7 @@ the call, and the expected output shape; the fuzz then spoils one argument at a 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -43,7 +44,7 @@ def spoil(name, value, draw, ids_bounded=True) -> Spoiled:
     ``ids_bounded``: whether token ids past the largest drawn one leave the vocabulary.
     """
     wrong_type = [Spoiled("nonsense", TypeError), Spoiled(object(), TypeError)]
-    if name in ("dim", "layer", "head"):  # an index, not a count
+    if name in ("dim", "layer", "head", "step_index"):  # an index, not a count
         options = [Spoiled(7, ValueError), Spoiled(-7, ValueError), Spoiled(1.0, TypeError),
                    Spoiled(0, None)]
     elif name == "seed":
@@ -224,7 +225,25 @@ def training_args(draw):
                                         generator=seed_of(draw), dtype=F64)
     return dict(model=model, task=kn.RepeatedBlocks(6, 6, (2, 3)),
                 steps=draw(st.integers(1, 2)), batch_size=2, lr=1e-2, weight_decay=0.0,
-                seed=0, generator=seed_of(draw), eval_size=2, record_every=1)
+                seed=0, generator=seed_of(draw), eval_size=2, record_every=1,
+                lr_schedule=draw(st.sampled_from(["cosine", "constant"])))
+
+
+@functools.cache
+def replay_histories():
+    """A model's and a control's two-step training, recorded at the same checkpoints."""
+    task = kn.RepeatedBlocks(6, 6, (2, 3))
+    return [kn.train_transformer(
+        kn.AttentionOnlyTransformer(6, 6, d_model=3, n_layers=layers, n_heads=2, d_head=2,
+                                    dtype=F64),
+        task, steps=2, batch_size=2, eval_size=2, record_every=1) for layers in (2, 1)]
+
+
+def replay_numbers(**args):
+    """The per-checkpoint curves a :class:`TrainingReplayExplorer` draws."""
+    payload = kn.TrainingReplayExplorer(**args).payload()
+    return [torch.tensor(payload[key], dtype=F64)
+            for key in ("eval_loss", "accuracy", "prev_score", "prefix_score")]
 
 
 def history_shapes(a, out):
@@ -391,6 +410,11 @@ SPECS: dict[str, Spec] = {
                                   lambda a, out: a["weights"].shape[1:-2], ids_bounded=False),
     "train_transformer": Spec(training_args, lambda **a: kn.train_transformer(**a).losses,
                               lambda a, out: (a["steps"],)),
+    "TrainingReplayExplorer": Spec(
+        lambda d: (lambda h: dict(history=h[0], control=h[1], previous_token_head=(0, 1),
+                                  induction_head=(1, d(st.integers(0, 1))),
+                                  step_index=d(st.integers(0, 2))))(replay_histories()),
+        replay_numbers, lambda a, out: [(3,)] * 4),
     "TrainingHistory": Spec(training_args,
                             lambda **a: astuple(kn.train_transformer(**a)),
                             history_shapes),
@@ -409,6 +433,8 @@ KNOWN = {
                      "numpy/str inputs give AttributeError; d=0 error does not name x",
     "KernelSectionsExplorer": "web: a target returning a non-tensor gives a raw torch "
                               "TypeError that does not name target",
+    "TrainingReplayExplorer": "toy: a head that is no (layer, head) pair of ints, and a "
+                              "step_index of the wrong type, give ValueError not TypeError",
 }
 
 

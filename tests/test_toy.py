@@ -465,6 +465,8 @@ def test_train_rejects_bad_arguments():
         train_transformer(torch.nn.Linear(2, 2), RepeatedBlocks(11, 8, (2, 4)), steps=1)
     with pytest.raises(TypeError, match="eval_size"):
         train_transformer(model, RepeatedBlocks(11, 8, (2, 4)), steps=1, eval_size=2.0)
+    with pytest.raises(TypeError, match="lr_schedule"):
+        train_transformer(model, RepeatedBlocks(11, 8, (2, 4)), steps=1, lr_schedule=3)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
