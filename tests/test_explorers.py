@@ -331,6 +331,8 @@ def test_nadaraya_watson_explorer_rejects_bad_input(kwargs, error, match):
     ({"target": 3.0}, TypeError, "target"),
     ({"target": lambda t: t[:-1]}, ValueError, "target"),
     ({"target": lambda t: t / 0}, ValueError, "target"),
+    ({"target": lambda t: "wave"}, TypeError, "target"),
+    ({"target": lambda t: t.long()}, TypeError, "target"),
     ({"widths": [0.1, 0.05]}, ValueError, "widths"),
     ({"widths": [-0.1, 0.05]}, ValueError, "widths"),
     ({"width_index": 30}, ValueError, "width_index"),

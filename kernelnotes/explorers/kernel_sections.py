@@ -31,7 +31,8 @@ class KernelSectionsExplorer(Explorer):
 
     Parameters
     ----------
-    target : callable mapping a float64 tensor of points ``(m,)`` to values ``(m,)``.
+    target : callable mapping a float64 tensor of points ``(m,)`` to floating-point values
+        ``(m,)`` (a tensor, numpy array or list).
     anchors : ``(n,)`` centres of the kernel sections (the training inputs of the fit).
     widths : increasing kernel widths (bandwidths) for the slider; defaults to 25 values
         log-spaced from 2% to 50% of the domain's length.
@@ -91,7 +92,8 @@ class KernelSectionsExplorer(Explorer):
 
     @staticmethod
     def _call_target(target, points, name):
-        values = torch.as_tensor(target(points), dtype=F64)
+        # The shared check: a TypeError naming target if it returns no real numbers.
+        values = as_tensor(target(points), f"target({name})").to(F64)
         if values.shape != points.shape or not torch.isfinite(values).all():
             raise ValueError(f"target must map the {name} {tuple(points.shape)} to as many "
                              f"finite values, got shape {tuple(values.shape)}")
