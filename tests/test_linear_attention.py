@@ -410,3 +410,20 @@ def test_bad_cu_seqlens_are_rejected_by_name():
             linear_attention(q, k, v, cu_seqlens=bad)
     with pytest.raises(ValueError, match="cu_seqlens"):  # a batch of two is not packed
         linear_attention(*random_qkv(62, 10, 4, 3), cu_seqlens=torch.tensor([0, 10]))
+
+
+# --- torch.compile -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_compile_traces_one_graph(causal):
+    # fullgraph: a graph break would raise. aot_eager traces forward and backward (the
+    # custom elu+1 Function included) without inductor's code generation, so it stays cheap
+    compiled = torch.compile(linear_attention, fullgraph=True, backend="aot_eager")
+    grads = []
+    for function in (compiled, linear_attention):
+        q, k, v = (x.requires_grad_() for x in random_qkv(63, 75, 8, 5, dtype=torch.float32))
+        out = function(q, k, v, causal=causal)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append((out, q.grad, k.grad, v.grad))
+    for got, ref in zip(*grads, strict=True):
+        assert rel_err(got, ref) < 1e-6

@@ -49,16 +49,37 @@ class FeatureMap(Protocol):
         """The constant every key feature is multiplied by (1 for most maps)."""
 
 
+class _EluPlusOne(torch.autograd.Function):
+    """``elu(x) + 1`` as ``max(exp(min(x, 0)), x + 1)``, with gradient ``g * min(y, 1)``.
+
+    The two branches meet at 1 for ``x = 0`` and ``exp(x) >= x + 1`` everywhere, so the
+    max picks ``exp(x)`` for ``x <= 0`` and ``x + 1`` above; the gradient needs only the
+    output, so only ``y`` is saved (4 passes and 2 buffers, against autograd's ``where`` of
+    two branches, which keeps the mask and both branches).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.clamp(max=0).exp_()  # the min: exp of large x would overflow to inf
+        torch.maximum(y, x + 1, out=y)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * y.clamp(max=1)
+
+
 def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
     """``elu(x) + 1``, the feature map of Katharopoulos et al. (2020), computed in float32.
 
-    Written as ``x + 1`` for ``x > 0`` and ``exp(x)`` otherwise: the textbook
-    ``1 + (exp(x) - 1)`` cancels to exactly 0 in low precision (in bfloat16 once x < -6,
-    in float32 once x < -17), leaving the attention denominator with only ``eps``.
+    Written as ``max(exp(min(x, 0)), x + 1)``: the textbook ``1 + (exp(x) - 1)`` cancels to
+    exactly 0 in low precision (in bfloat16 once x < -6, in float32 once x < -17), leaving
+    the attention denominator with only ``eps``.
     """
     x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    # clamp: the unused exp branch must not overflow, or its zero gradient becomes 0 * inf
-    return torch.where(x > 0, x + 1, torch.exp(x.clamp(max=0)))
+    return _EluPlusOne.apply(x)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
