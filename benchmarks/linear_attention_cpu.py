@@ -118,7 +118,7 @@ def _time(call) -> float:
 
 
 #: a method whose call took longer than this is not run at larger sizes of the same kind
-SLOW_S = 20.0
+SLOW_S = 10.0
 
 
 def run(quick: bool) -> tuple[list[dict], float, dict]:

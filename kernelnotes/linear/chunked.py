@@ -21,7 +21,9 @@ def chunked(fq, fk, v, causal: bool, eps, state):
     S, z = fk.mT @ v, fk.sum(-2)
     if state is not None:
         S, z = S + state[0], z + state[1]
-    return (fq @ S) / (fq @ z[..., None] + eps), S, z
+    # one reciprocal per row and a product in place: a broadcast division into a fresh
+    # tensor is several times slower
+    return (fq @ S).mul_((fq @ z[..., None]).add_(eps).reciprocal_()), S, z
 
 
 def _chunked_causal(fq, fk, v, eps, state):
@@ -56,5 +58,5 @@ def _chunked_causal(fq, fk, v, eps, state):
         final_S, final_z = final_S + state[0], final_z + state[1]
     num = (scores @ v).add_(fq @ S)
     den = scores.sum(-1, keepdim=True).add_(fq @ z[..., None]).add_(eps)
-    out = (num / den).flatten(-3, -2)
+    out = num.mul_(den.reciprocal_()).flatten(-3, -2)
     return (out[..., :seq, :] if pad else out), final_S, final_z
