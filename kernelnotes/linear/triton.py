@@ -6,7 +6,8 @@ machine without a GPU the kernels run under the Triton interpreter when ``TRITON
 was set before ``triton`` was first imported (the interpreter replaces ``@triton.jit`` at
 decoration time).
 
-One kernel covers both cases. A program owns one ``(batch, head)`` pair and one block of
+One forward kernel covers both cases. A program owns one ``(batch, head)`` pair (or one
+``(sequence, head)`` of a packed batch, ``cu_seqlens``) and one block of
 value columns, and keeps the state ``S = S0 + phi(K)^T V`` (``dk x BV``) and the normaliser
 ``z = z0 + phi(K)^T 1`` in registers, in float32, starting from the carried state ``(S0, z0)``
 when there is one and writing the final state at the end:
@@ -17,6 +18,11 @@ when there is one and writing the final state at the end:
   the contribution of the earlier chunks through the carried state, ``phi(Q_c) S``, to its
   own masked quadratic part, ``tril(phi(Q_c) phi(K_c)^T) V_c``, and then folds its keys
   into the state.
+
+Two backward kernels (:func:`linear_attention_triton_backward`) walk the sequence forward
+(recomputing the state; ``dq``) and backward (carrying the state's gradient; ``dk``, ``dv``
+and the initial state's gradients); nothing of size ``seq x seq`` or ``seq x dk x dv`` is
+stored.
 
 Loaded blocks are converted to float32 before any arithmetic (bfloat16 loads are wrong under
 the interpreter, and the feature maps must not lose precision). Only plain pointer arithmetic
