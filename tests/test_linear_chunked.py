@@ -46,14 +46,20 @@ def test_causal_torch_backend_memory_is_linear_in_seq():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_blocks_carry_the_state_between_them(monkeypatch, causal):
-    # the smallest blocks (4 chunks of 64) on an odd length: 4 blocks and a short one
+    # the smallest blocks (4 chunks of 64) on an odd length: 4 blocks and a short one,
+    # outputs, final state and gradients against the quadratic reference
     monkeypatch.setattr(chunked_module, "BLOCK_BYTES", 1)
     q, k, v = random_qkv(70, 1001, 16, 24)
     g = torch.Generator().manual_seed(71)
     state = (torch.randn(2, 3, 16, 24, generator=g, dtype=F64),
              torch.rand(2, 3, 16, generator=g, dtype=F64) + 1)
-    results = [linear_attention(q, k, v, causal=causal, backend=backend, initial_state=state,
-                                output_final_state=True) for backend in ("torch", "quadratic")]
-    (out, (S, z)), (ref, (ref_S, ref_z)) = results
-    assert rel_err(out, ref) < 1e-12
-    assert rel_err(S, ref_S) < 1e-12 and rel_err(z, ref_z) < 1e-12
+    results, grads = [], []
+    for backend in ("torch", "quadratic"):
+        leaves = [x.detach().requires_grad_() for x in (q, k, v)]
+        out, (S, z) = linear_attention(*leaves, causal=causal, backend=backend,
+                                       initial_state=state, output_final_state=True)
+        (out.square().sum() + S.sum() + z.sum()).backward()
+        results.append((out, S, z))
+        grads.append([x.grad for x in leaves])
+    for got, ref in zip((*results[0], *grads[0]), (*results[1], *grads[1]), strict=True):
+        assert rel_err(got, ref) < 1e-12

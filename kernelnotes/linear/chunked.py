@@ -30,23 +30,23 @@ def chunked(fq, fk, v, causal: bool, eps, state):
     chunk = max(CHUNK, min(fq.shape[-1], v.shape[-1]))
     per_position = fq[..., 0, 0].numel() * max(fq.shape[-1], v.shape[-1], chunk)
     block = chunk * max(4, BLOCK_BYTES // (per_position * fq.element_size() * chunk))
-    seq = fq.shape[-2]
-    blocks = [slice(start, start + block) for start in range(0, seq, block)]
+    # torch.split, not indexing: its backward writes each block's gradient once, where the
+    # backward of an index would allocate a zero gradient of the full size per block
+    fq_blocks, fk_blocks, v_blocks = (x.split(block, dim=-2) for x in (fq, fk, v))
     if causal:
         outs = []
-        for rows in blocks:
-            out, *state = _causal_block(fq[..., rows, :], fk[..., rows, :], v[..., rows, :],
-                                        eps, state or None, chunk)
+        for fq_b, fk_b, v_b in zip(fq_blocks, fk_blocks, v_blocks, strict=True):
+            out, *state = _causal_block(fq_b, fk_b, v_b, eps, state or None, chunk)
             outs.append(out)
         return (outs[0] if len(outs) == 1 else torch.cat(outs, -2)), *state
     S, z = (0, 0) if state is None else state
-    for rows in [slice(start, start + block) for start in range(0, fk.shape[-2], block)]:
-        S = S + fk[..., rows, :].mT @ v[..., rows, :]
-        z = z + fk[..., rows, :].sum(-2)
+    for fk_b, v_b in zip(fk_blocks, v_blocks, strict=True):
+        S = S + fk_b.mT @ v_b
+        z = z + fk_b.sum(-2)
     # one reciprocal per row and a product in place: a broadcast division into a fresh
     # tensor is several times slower
-    outs = [(fq[..., rows, :] @ S).mul_((fq[..., rows, :] @ z[..., None]).add_(eps)
-                                        .reciprocal_()) for rows in blocks]
+    outs = [(fq_b @ S).mul_((fq_b @ z[..., None]).add_(eps).reciprocal_())
+            for fq_b in fq_blocks]
     return (outs[0] if len(outs) == 1 else torch.cat(outs, -2)), S, z
 
 
