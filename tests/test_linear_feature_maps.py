@@ -190,3 +190,15 @@ def test_elu_plus_one_and_its_gradient_against_the_definition():
                                rtol=1e-15, atol=0)
     assert torch.equal(elu_plus_one(torch.tensor([-float("inf"), float("inf")])),
                        torch.tensor([0.0, float("inf")]))
+
+
+def test_elu_plus_one_slices_large_and_strided_inputs():
+    # more elements than one slice of the elementwise loop, read through a transposed view
+    g = torch.Generator().manual_seed(47)
+    x = (8 * torch.randn(300, 700, generator=g, dtype=F64)).T.requires_grad_()
+    y = elu_plus_one(x)
+    weight = torch.rand(x.shape, generator=g, dtype=F64)
+    (y * weight).sum().backward()
+    exact = torch.where(x > 0, x + 1, torch.exp(x.clamp(max=0))).detach()
+    assert y.shape == x.shape and torch.equal(y.detach(), exact)
+    torch.testing.assert_close(x.grad, weight * exact.clamp(max=1), rtol=1e-15, atol=0)

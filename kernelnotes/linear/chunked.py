@@ -32,8 +32,9 @@ def chunked(fq, fk, v, causal: bool, eps, state):
     block = chunk * max(4, BLOCK_BYTES // (per_position * fq.element_size() * chunk))
     # torch.split, not indexing: its backward writes each block's gradient once, where the
     # backward of an index would allocate a zero gradient of the full size per block
-    fq_blocks, fk_blocks, v_blocks = (x.split(block, dim=-2) for x in (fq, fk, v))
+    fk_blocks, v_blocks = fk.split(block, dim=-2), v.split(block, dim=-2)
     if causal:
+        fq_blocks = fq.split(block, dim=-2)
         outs = []
         for fq_b, fk_b, v_b in zip(fq_blocks, fk_blocks, v_blocks, strict=True):
             out, *state = _causal_block(fq_b, fk_b, v_b, eps, state or None, chunk)
@@ -43,11 +44,10 @@ def chunked(fq, fk, v, causal: bool, eps, state):
     for fk_b, v_b in zip(fk_blocks, v_blocks, strict=True):
         S = S + fk_b.mT @ v_b
         z = z + fk_b.sum(-2)
-    # one reciprocal per row and a product in place: a broadcast division into a fresh
-    # tensor is several times slower
-    outs = [(fq_b @ S).mul_((fq_b @ z[..., None]).add_(eps).reciprocal_())
-            for fq_b in fq_blocks]
-    return (outs[0] if len(outs) == 1 else torch.cat(outs, -2)), S, z
+    # the read-out in one product (its output is the result, no blocks to concatenate),
+    # normalised by one reciprocal per row and a product in place: a broadcast division
+    # into a fresh tensor is several times slower
+    return (fq @ S).mul_((fq @ z[..., None]).add_(eps).reciprocal_()), S, z
 
 
 def _causal_block(fq, fk, v, eps, state, chunk: int):
