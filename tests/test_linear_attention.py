@@ -271,6 +271,24 @@ def test_prefill_in_pieces_then_decoding_is_one_pass(backend, feature_map):
     assert rel_err(state[0], S) < tol and rel_err(state[1], z) < tol
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_state_matches_flash_linear_attentions_reference(backend):
+    # fla's pure-torch recurrent reference, where it is installed (it is no requirement)
+    naive = pytest.importorskip("fla.ops.linear_attn.naive")
+    (q, k, v), _, tol = case(backend, "identity", 64, 29, lead=(2, 3))
+    g = torch.Generator().manual_seed(65)
+    S0, z0 = torch.randn(2, 3, 5, 3, generator=g), torch.rand(2, 3, 5, generator=g) + 1
+    out, (S, z) = linear_attention(q, k, v, feature_map="identity", causal=True, eps=1e-10,
+                                   backend=backend, initial_state=(S0, z0),
+                                   output_final_state=True)
+    # fla's layout is (B, T, H, d); its z carries a length-1 time axis
+    ref, (ref_S, ref_z) = naive.naive_recurrent_linear_attn(
+        *(x.float().transpose(1, 2) for x in (q, k, v)), scale=1.0, normalize=True,
+        initial_state=(S0, z0[:, None]), output_final_state=True)
+    assert rel_err(out, ref.transpose(1, 2)) < max(tol, 1e-5)
+    assert rel_err(S, ref_S) < max(tol, 1e-6) and rel_err(z, ref_z[:, 0]) < max(tol, 1e-6)
+
+
 @pytest.mark.parametrize("feature_map", FEATURE_MAP_NAMES)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_non_causal_outputs_attend_over_the_earlier_keys_too(backend, feature_map):
@@ -410,3 +428,20 @@ def test_bad_cu_seqlens_are_rejected_by_name():
             linear_attention(q, k, v, cu_seqlens=bad)
     with pytest.raises(ValueError, match="cu_seqlens"):  # a batch of two is not packed
         linear_attention(*random_qkv(62, 10, 4, 3), cu_seqlens=torch.tensor([0, 10]))
+
+
+# --- torch.compile -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_compile_traces_one_graph(causal):
+    # fullgraph: a graph break would raise. aot_eager traces forward and backward (the
+    # custom elu+1 Function included) without inductor's code generation, so it stays cheap
+    compiled = torch.compile(linear_attention, fullgraph=True, backend="aot_eager")
+    grads = []
+    for function in (compiled, linear_attention):
+        q, k, v = (x.requires_grad_() for x in random_qkv(63, 75, 8, 5, dtype=torch.float32))
+        out = function(q, k, v, causal=causal)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append((out, q.grad, k.grad, v.grad))
+    for got, ref in zip(*grads, strict=True):
+        assert rel_err(got, ref) < 1e-6

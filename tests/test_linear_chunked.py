@@ -6,6 +6,7 @@ import torch
 from linear_helpers import F64, explicit, random_qkv, rel_err
 
 from kernelnotes import linear_attention
+from kernelnotes.linear import chunked as chunked_module
 from kernelnotes.measure import peak_memory
 
 VALUE_DIM = {16: 24, 60: 33, 64: 64, 128: 40}
@@ -41,3 +42,24 @@ def test_causal_torch_backend_memory_is_linear_in_seq():
     with torch.no_grad():  # while the quadratic reference needs seq^2
         _, quadratic = peak_memory(linear_attention, q, k, v, causal=True, backend="quadratic")
     assert quadratic > 4096 ** 2 * 4
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_blocks_carry_the_state_between_them(monkeypatch, causal):
+    # the smallest blocks (4 chunks of 64) on an odd length: 4 blocks and a short one,
+    # outputs, final state and gradients against the quadratic reference
+    monkeypatch.setattr(chunked_module, "BLOCK_BYTES", 1)
+    q, k, v = random_qkv(70, 1001, 16, 24)
+    g = torch.Generator().manual_seed(71)
+    state = (torch.randn(2, 3, 16, 24, generator=g, dtype=F64),
+             torch.rand(2, 3, 16, generator=g, dtype=F64) + 1)
+    results, grads = [], []
+    for backend in ("torch", "quadratic"):
+        leaves = [x.detach().requires_grad_() for x in (q, k, v)]
+        out, (S, z) = linear_attention(*leaves, causal=causal, backend=backend,
+                                       initial_state=state, output_final_state=True)
+        (out.square().sum() + S.sum() + z.sum()).backward()
+        results.append((out, S, z))
+        grads.append([x.grad for x in leaves])
+    for got, ref in zip((*results[0], *grads[0]), (*results[1], *grads[1]), strict=True):
+        assert rel_err(got, ref) < 1e-12

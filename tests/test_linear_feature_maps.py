@@ -176,3 +176,29 @@ def test_favor_attention_at_large_head_dims_keeps_the_unbiased_scale():
         out = linear_attention(q, k, v, feature_map=favor, causal=causal)
         ref = explicit(q, k, v, phi=favor.double(), causal=causal)  # unstabilised, float64
         assert rel_err(out, ref) < (3e-3 if causal else 1e-5)
+
+
+def test_elu_plus_one_and_its_gradient_against_the_definition():
+    x = torch.tensor([-800.0, -30.0, -1.5, -1e-8, 0.0, 1e-8, 0.7, 50.0, 800.0], dtype=F64,
+                     requires_grad=True)
+    y = elu_plus_one(x)
+    y.backward(torch.linspace(1, 2, 9, dtype=F64))
+    exact = torch.where(x > 0, x + 1, torch.exp(x.clamp(max=0))).detach()
+    slope = torch.where(x > 0, torch.ones_like(x), torch.exp(x.clamp(max=0))).detach()
+    torch.testing.assert_close(y.detach(), exact, rtol=1e-15, atol=0)
+    torch.testing.assert_close(x.grad, torch.linspace(1, 2, 9, dtype=F64) * slope,
+                               rtol=1e-15, atol=0)
+    assert torch.equal(elu_plus_one(torch.tensor([-float("inf"), float("inf")])),
+                       torch.tensor([0.0, float("inf")]))
+
+
+def test_elu_plus_one_slices_large_and_strided_inputs():
+    # more elements than one slice of the elementwise loop, read through a transposed view
+    g = torch.Generator().manual_seed(47)
+    x = (8 * torch.randn(300, 700, generator=g, dtype=F64)).T.requires_grad_()
+    y = elu_plus_one(x)
+    weight = torch.rand(x.shape, generator=g, dtype=F64)
+    (y * weight).sum().backward()
+    exact = torch.where(x > 0, x + 1, torch.exp(x.clamp(max=0))).detach()
+    assert y.shape == x.shape and torch.equal(y.detach(), exact)
+    torch.testing.assert_close(x.grad, weight * exact.clamp(max=1), rtol=1e-15, atol=0)

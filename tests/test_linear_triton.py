@@ -21,6 +21,7 @@ from linear_helpers import rel_err
 
 from kernelnotes import FavorFeatures, linear_attention
 from kernelnotes.linear import triton as lt
+from kernelnotes.measure import peak_memory
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA and not lt.INTERPRET else "cpu"
@@ -137,12 +138,44 @@ def grads_against_reference(inputs, **kwargs):
     return zip(*grads, strict=True)
 
 
-def test_triton_gradients_match_the_reference():
-    # the backward pass recomputes with the torch backend, so it matches to float32 rounding
-    for causal in (False, True):
-        for grad, ref in grads_against_reference(random_qkv(7, 90, 16, 10), causal=causal):
-            assert grad.dtype == torch.float32
-            assert rel_err(grad, ref) < 1e-5
+@pytest.mark.parametrize("feature", ["elu+1", "relu", "identity"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("causal", [False, True])
+def test_triton_backward_matches_the_reference(causal, dtype, feature):
+    # the native backward kernels against autograd of the float64 reference, at odd sizes,
+    # with gradients flowing to the initial state and from the final state as well
+    q, k, v = random_qkv(7, 77, 13, 21, dtype=dtype)
+    if feature == "identity":
+        q, k = q.abs(), k.abs()
+    g = torch.Generator().manual_seed(8)
+    S0 = torch.randn(2, 3, 13, 21, generator=g).to(DEVICE)
+    z0 = (torch.rand(2, 3, 13, generator=g) + 1).to(DEVICE)
+    grads = []
+    for backend, cast in (("triton", lambda x: x), ("quadratic", lambda x: x.double())):
+        leaves = [cast(x).detach().requires_grad_() for x in (q, k, v, S0, z0)]
+        out, (S, z) = linear_attention(*leaves[:3], feature_map=feature, causal=causal,
+                                       backend=backend, initial_state=leaves[3:],
+                                       output_final_state=True)
+        weight = torch.linspace(-1, 1, out.numel(), dtype=F64, device=out.device)
+        loss = (out.double() * weight.view(out.shape)).sum() + S.double().sum()
+        (loss + z.double().square().sum()).backward()
+        grads.append([x.grad for x in leaves])
+    for x, grad, ref in zip((q, k, v, S0, z0), *grads, strict=True):
+        assert grad.dtype == x.dtype
+        assert rel_err(grad, ref) < TOL[dtype]
+
+
+def test_triton_backward_memory_is_linear_in_seq():
+    peaks = {}
+    for seq in (512, 1024):
+        q, k, v = (x.requires_grad_() for x in random_qkv(9, seq, 32, 32, lead=(1, 1)))
+
+        def forward_backward(q=q, k=k, v=v):
+            linear_attention(q, k, v, causal=True, backend="triton").sum().backward()
+
+        _, peaks[seq] = peak_memory(forward_backward)
+    assert 1.6 < peaks[1024] / peaks[512] < 2.4  # doubles with seq: linear
+    assert peaks[1024] < 1024 ** 2 * 4  # far below one seq x seq float32 matrix
 
 
 def test_triton_gradients_through_favor_features():
@@ -184,24 +217,29 @@ AHEAD_OF_TIME = textwrap.dedent("""
 
     from kernelnotes.linear import triton as lt
 
-    kernel = lt._linear_attention_kernel
+    FLOAT32_POINTERS = {"S0", "Z0", "SF", "ZF", "DELTA", "DEN", "DQ", "DKEYS", "DVALUES",
+                        "DSF", "DZF", "DS0", "DZ0"}
+    kernels = (lt._linear_attention_kernel, lt._backward_q_kernel, lt._backward_kv_kernel)
     for dtype, feature, causal, precision, block_d in [
             ("fp16", 1, True, "tf32", 64), ("fp32", 2, True, "ieee", 128),
             ("bf16", 0, False, "tf32", 256)]:
-        block_t, block_v = lt._blocks(block_d, causal, precision)
-        constants = {"FEATURE": feature, "CAUSAL": causal, "HAS_INITIAL": causal,
-                     "IS_VARLEN": not causal, "PRECISION": precision,
-                     "BT": block_t, "BD": block_d, "BV": block_v}
-        signature = {name: "constexpr" if name in constants
-                     else "*" + dtype if name in ("Q", "K", "V", "O")
-                     else "*fp32" if name in ("S0", "Z0", "SF", "ZF")
-                     else "*i32" if name == "CU"
-                     else "fp32" if name == "eps"
-                     else "i64" if name.startswith("s") else "i32"
-                     for name in kernel.arg_names}
-        triton.compile(ASTSource(kernel, signature, constants),
-                       target=GPUTarget("cuda", 90, 32),
-                       options={"num_warps": 8, "num_stages": 2})
+        for kernel in kernels:
+            block_t, block_v = lt._blocks(block_d, causal or kernel is not kernels[0],
+                                          precision)
+            constants = {"FEATURE": feature, "CAUSAL": causal, "HAS_INITIAL": causal,
+                         "IS_VARLEN": not causal, "PRECISION": precision,
+                         "BT": block_t, "BD": block_d, "BV": block_v}
+            constants = {n: c for n, c in constants.items() if n in kernel.arg_names}
+            signature = {name: "constexpr" if name in constants
+                         else "*" + dtype if name in ("Q", "K", "V", "O", "G")
+                         else "*i32" if name == "CU"
+                         else "*fp32" if name in FLOAT32_POINTERS
+                         else "fp32" if name == "eps"
+                         else "i64" if name.startswith("s") else "i32"
+                         for name in kernel.arg_names}
+            triton.compile(ASTSource(kernel, signature, constants),
+                           target=GPUTarget("cuda", 90, 32),
+                           options={"num_warps": 8, "num_stages": 2})
     print("compiled")
 """)
 

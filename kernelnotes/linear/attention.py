@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from .._validation import (
     as_tensor,
@@ -67,37 +68,29 @@ def _check_state(state, lead: torch.Size, width: int, dv: int, like: torch.Tenso
 
 
 class _TritonAttention(torch.autograd.Function):
-    """Triton forward; backward recomputes with the torch algorithm and differentiates it."""
+    """The Triton kernels, forward and backward."""
 
     @staticmethod
     def forward(ctx, q, k, v, S0, z0, feature: str, causal: bool, eps: float, cu_seqlens):
         state = None if S0 is None else (S0, z0)
-        ctx.save_for_backward(q, k, v, S0, z0)
-        ctx.options = (feature, causal, eps, cu_seqlens)
         out, (S, z) = lt.linear_attention_triton(q, k, v, feature=feature, causal=causal,
                                                  eps=eps, initial_state=state,
                                                  cu_seqlens=cu_seqlens)
+        ctx.save_for_backward(q, k, v, S0, z0, out)
+        ctx.options = {"feature": feature, "causal": causal, "eps": eps,
+                       "cu_seqlens": cu_seqlens}
         return out, S, z
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out, grad_S, grad_z):
-        feature, causal, eps, cu_seqlens = ctx.options
-        bounds = None if cu_seqlens is None else cu_seqlens.tolist()
-        inputs = [None if x is None else x.detach().requires_grad_(need)
-                  for x, need in zip(ctx.saved_tensors, ctx.needs_input_grad[:5], strict=True)]
-        q, k, v, S0, z0 = inputs
-        with torch.enable_grad():
-            _, phi = resolve_feature_map(feature)
-            dtype = compute_dtype(q.dtype)
-            state = None if S0 is None else (S0.to(dtype), z0.to(dtype))
-            out, S, z = _run(chunked, phi(q.to(dtype), True), phi(k.to(dtype), False),
-                             v.to(dtype), causal, eps, state, bounds)
-            wanted = [x for x in inputs if x is not None and x.requires_grad]
-            grads = iter(torch.autograd.grad((out.to(grad_out.dtype), S, z), wanted,
-                                             (grad_out, grad_S.to(S.dtype),
-                                              grad_z.to(z.dtype))))
-        return (*(next(grads) if x is not None and x.requires_grad else None
-                  for x in inputs), None, None, None, None)
+        q, k, v, S0, z0, out = ctx.saved_tensors
+        state = None if S0 is None else (S0, z0)
+        dq, dk, dv, (dS0, dz0) = lt.linear_attention_triton_backward(
+            q, k, v, out, grad_out, (grad_S, grad_z), initial_state=state, **ctx.options)
+        if S0 is None:
+            dS0 = dz0 = None
+        return dq, dk, dv, dS0, dz0, None, None, None, None
 
 
 _TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -172,11 +165,10 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
     backend : str
         ``"quadratic"`` (the explicit masked form: the reference), ``"recurrent"`` (a loop
         over time carrying the state: the RNN reading), ``"torch"`` (reassociated; causal by
-        chunks, memory linear in the sequence), ``"triton"`` (fused kernels, state on chip;
-        CUDA tensors in float32, float16 or bfloat16 and at most 256 features; its
-        float16/bfloat16 products use TF32 tensor cores; its backward recomputes with the
-        torch backend) or ``"auto"`` (``"triton"`` for CUDA tensors it can run, else
-        ``"torch"``).
+        chunks, memory linear in the sequence), ``"triton"`` (fused kernels forward and
+        backward, state on chip; CUDA tensors in float32, float16 or bfloat16 and at most
+        256 features; its float16/bfloat16 products use TF32 tensor cores) or ``"auto"``
+        (``"triton"`` for CUDA tensors it can run, else ``"torch"``).
     initial_state : tuple of Tensor, optional
         ``(S0, z0)`` of shapes ``(..., m, dv)`` and ``(..., m)`` (``m`` the number of
         features), broadcasting against the batch dims: the state of the keys before these.

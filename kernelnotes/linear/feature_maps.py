@@ -49,16 +49,49 @@ class FeatureMap(Protocol):
         """The constant every key feature is multiplied by (1 for most maps)."""
 
 
+#: Elements per slice of the elementwise loop of elu+1: its temporary stays in cache.
+_SLICE = 2**16
+
+
+class _EluPlusOne(torch.autograd.Function):
+    """``elu(x) + 1`` as ``max(exp(min(x, 0)), x + 1)``, with gradient ``g * min(y, 1)``.
+
+    The two branches meet at 1 for ``x = 0`` and ``exp(x) >= x + 1`` everywhere, so the
+    max picks ``exp(x)`` for ``x <= 0`` and ``x + 1`` above; the gradient needs only the
+    output, so only ``y`` is saved. Eagerly the four passes run slice by slice into the
+    output, so the one temporary (``x + 1``) is a cache-sized buffer, not a fresh
+    full-size one; under ``torch.compile`` the plain expression is left to the compiler.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        if torch.compiler.is_compiling():
+            y = torch.maximum(x.clamp(max=0).exp(), x + 1)
+        else:
+            y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+            flat_x, flat_y = x.reshape(-1), y.view(-1)
+            for start in range(0, flat_x.numel(), _SLICE):
+                x_s, y_s = flat_x[start:start + _SLICE], flat_y[start:start + _SLICE]
+                torch.clamp(x_s, max=0, out=y_s).exp_()  # the min: exp(x) could overflow
+                torch.maximum(y_s, x_s + 1, out=y_s)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return y.clamp(max=1).mul_(grad)
+
+
 def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
     """``elu(x) + 1``, the feature map of Katharopoulos et al. (2020), computed in float32.
 
-    Written as ``x + 1`` for ``x > 0`` and ``exp(x)`` otherwise: the textbook
-    ``1 + (exp(x) - 1)`` cancels to exactly 0 in low precision (in bfloat16 once x < -6,
-    in float32 once x < -17), leaving the attention denominator with only ``eps``.
+    Written as ``max(exp(min(x, 0)), x + 1)``: the textbook ``1 + (exp(x) - 1)`` cancels to
+    exactly 0 in low precision (in bfloat16 once x < -6, in float32 once x < -17), leaving
+    the attention denominator with only ``eps``.
     """
     x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    # clamp: the unused exp branch must not overflow, or its zero gradient becomes 0 * inf
-    return torch.where(x > 0, x + 1, torch.exp(x.clamp(max=0)))
+    return _EluPlusOne.apply(x)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
