@@ -23,6 +23,8 @@ __all__ = [
     "check_finite",
     "check_float_dtype",
     "check_generator",
+    "check_index",
+    "check_int_at_least",
     "check_min_dims",
     "check_nonnegative",
     "check_positive",
@@ -75,14 +77,30 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
+def check_int_at_least(value, name: str, minimum: int) -> int:
+    """``value`` as an int: a TypeError unless it is an integer (bools are not), a
+    ValueError unless it is at least ``minimum``."""
+    expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
 def check_positive_int(value, name: str) -> int:
     """``value`` as an int: a TypeError unless it is an integer (bools are not), a
     ValueError unless it is at least 1."""
+    return check_int_at_least(value, name, 1)
+
+
+def check_index(value, name: str, size: int) -> int:
+    """``value`` as an int: a TypeError unless it is an integer (bools are not), a
+    ValueError unless it is a position in ``range(size)``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} "
-                        f"{value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if not 0 <= value < size:
+        raise ValueError(f"{name} must lie in [0, {size - 1}], got {value!r}")
     return int(value)
 
 

@@ -431,8 +431,6 @@ KNOWN = {
                        "meta inputs give AttributeError/RuntimeError",
     "FavorFeatures": "lin: dim=1.0 gives ValueError not TypeError; integer inputs accepted; "
                      "numpy/str inputs give AttributeError; d=0 error does not name x",
-    "TrainingReplayExplorer": "toy: a head that is no (layer, head) pair of ints, and a "
-                              "step_index of the wrong type, give ValueError not TypeError",
 }
 
 

@@ -8,6 +8,7 @@ import html as html_text
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,23 @@ def test_replay_rejects_bad_input(runs):
     with pytest.raises(ValueError, match="same checkpoints"):
         TrainingReplayExplorer(history, shorter, previous_token_head=(0, 0),
                                induction_head=(1, 0))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"previous_token_head": "L0H1"}, "previous_token_head"),
+    ({"previous_token_head": (0, 1.0)}, "previous_token_head"),
+    ({"induction_head": (1, 0, 0)}, "induction_head"),
+    ({"induction_head": (True, 0)}, "induction_head"),
+    ({"step_index": 1.0}, "step_index"),
+    ({"step_index": "3"}, "step_index"),
+])
+def test_replay_refuses_wrong_types_with_a_type_error(runs, kwargs, name):
+    args = {"previous_token_head": (0, 1), "induction_head": (1, 0), **kwargs}
+    with pytest.raises(TypeError, match=name):
+        TrainingReplayExplorer(*runs, **args)
+
+
+def test_replay_takes_heads_as_any_pair_of_integers(runs):
+    explorer = TrainingReplayExplorer(*runs, previous_token_head=[np.int64(0), 1],
+                                      induction_head=(1, 0), step_index=np.int64(2))
+    assert explorer.payload() == replay(runs, step_index=2).payload()

@@ -8,6 +8,8 @@ from kernelnotes import _validation
 from kernelnotes._validation import (
     as_qkv,
     as_tensor,
+    check_index,
+    check_int_at_least,
     check_nonnegative,
     check_positive,
     check_positive_int,
@@ -35,6 +37,25 @@ def test_positive_int_accepts_integers(value):
 def test_positive_int_policy(value, error):
     with pytest.raises(error, match="steps must be a positive integer"):
         check_positive_int(value, "steps")
+
+
+@pytest.mark.parametrize("value, error", [
+    (1, ValueError), (-4, ValueError), (4.0, TypeError), (True, TypeError), ("4", TypeError),
+])
+def test_int_at_least_policy(value, error):
+    assert check_int_at_least(np.int64(4), "seq_len", 4) == 4
+    with pytest.raises(error, match="seq_len must be an integer >= 4"):
+        check_int_at_least(value, "seq_len", 4)
+
+
+@pytest.mark.parametrize("value, error", [
+    (3, ValueError), (-1, ValueError), (1.0, TypeError), (True, TypeError), ("0", TypeError),
+    (None, TypeError),
+])
+def test_index_policy(value, error):
+    assert check_index(np.int64(2), "step", 3) == 2
+    with pytest.raises(error, match="step must"):
+        check_index(value, "step", 3)
 
 
 def test_real_checks_name_the_argument():

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from numbers import Integral
 
 import torch
 
-from .._validation import as_tensor
+from .._validation import as_tensor, check_index
 from ..kernels import gaussian
 from ..plotting import KERNEL_COLOR
 from ..rkhs import kernel_ridge
@@ -71,7 +70,7 @@ class KernelSectionsExplorer(Explorer):
         if len(set(self.widths.tolist())) != self.widths.numel():
             raise ValueError("widths must differ in their first 6 significant digits")
         self.width_index = (len(self.widths) // 2 if width_index is None
-                            else self._check_index(width_index, "width_index"))
+                            else check_index(width_index, "width_index", len(self.widths)))
         self.grid = torch.linspace(*self.domain, grid_size, dtype=F64)
         self.target_values = self._call_target(target, self.grid, "grid")
         anchor_targets = self._call_target(target, anchors, "anchors")
@@ -81,14 +80,6 @@ class KernelSectionsExplorer(Explorer):
         self.alphas = torch.tensor([round_values(fit.alpha, 7) for fit in self.fits], dtype=F64)
         self.lam = float(lam)
         self.title = str(title)
-
-    def _check_index(self, index, name: str) -> int:
-        """``index`` as an int, a position on the width slider."""
-        if isinstance(index, bool) or not isinstance(index, Integral):
-            raise TypeError(f"{name} must be an integer, got {type(index).__name__}")
-        if not 0 <= index < len(self.widths):
-            raise ValueError(f"{name} must lie in [0, {len(self.widths) - 1}], got {index}")
-        return int(index)
 
     @staticmethod
     def _call_target(target, points, name):
@@ -107,8 +98,8 @@ class KernelSectionsExplorer(Explorer):
         Summing over the last axis gives the fitted function at ``x``; these are the
         numbers the page draws for that slider position.
         """
-        i = self.width_index if width_index is None else self._check_index(width_index,
-                                                                           "width_index")
+        i = (self.width_index if width_index is None
+             else check_index(width_index, "width_index", len(self.widths)))
         x = as_tensor(x, "x").to(F64).reshape(-1, 1)
         return gaussian(x, self.anchors[:, None], self.widths[i].item()) * self.alphas[i]
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Integral
 
 import numpy
 import torch
 
+from .._validation import check_index
 from ..toy import TrainingHistory, induction_targets
 from .base import Explorer, Slider, nice_ticks, round_values
 
@@ -28,6 +30,18 @@ def _smoothed(losses: torch.Tensor) -> tuple[list[float], list[float]]:
     mean = torch.nn.functional.avg_pool1d(losses[None, None].double(), width, 1)[0, 0]
     steps = torch.arange(width, len(losses) + 1)[::LOSS_EVERY]
     return steps.tolist(), round_values(mean[::LOSS_EVERY], 4)
+
+
+def _head_position(history: TrainingHistory, head, name: str) -> int:
+    """The position of the ``(layer, head)`` pair ``head`` in ``history.heads``."""
+    if (not isinstance(head, (tuple, list)) or len(head) != 2
+            or not all(isinstance(i, Integral) and not isinstance(i, bool) for i in head)):
+        raise TypeError(f"{name} must be a (layer, head) pair of integers, got {head!r}")
+    head = tuple(int(i) for i in head)
+    if head not in history.heads:
+        raise ValueError(f"{name} must be one of the model's heads {history.heads}, "
+                         f"got {head!r}")
+    return history.heads.index(head)
 
 
 class TrainingReplayExplorer(Explorer):
@@ -63,18 +77,12 @@ class TrainingReplayExplorer(Explorer):
                 raise TypeError(f"{name} must be a TrainingHistory, got {type(value).__name__}")
         if not torch.equal(history.checkpoints, control.checkpoints):
             raise ValueError("history and control must be recorded at the same checkpoints")
-        self.heads = {}
-        for head, name in ((previous_token_head, "previous_token_head"),
-                           (induction_head, "induction_head")):
-            if head not in history.heads:
-                raise ValueError(f"{name} must be one of the model's heads {history.heads}, "
-                                 f"got {head!r}")
-            self.heads[name] = history.heads.index(head)
-        last = len(history.checkpoints) - 1
-        self.step_index = last if step_index is None else step_index
-        if isinstance(self.step_index, bool) or not isinstance(self.step_index, int) \
-                or not 0 <= self.step_index <= last:
-            raise ValueError(f"step_index must be an integer in [0, {last}], got {step_index!r}")
+        self.heads = {name: _head_position(history, head, name)
+                      for head, name in ((previous_token_head, "previous_token_head"),
+                                         (induction_head, "induction_head"))}
+        checkpoints = len(history.checkpoints)
+        self.step_index = (checkpoints - 1 if step_index is None
+                           else check_index(step_index, "step_index", checkpoints))
         self.history, self.control = history, control
         self.labels = {name: f"L{layer}H{head}" for name, (layer, head) in
                        (("previous_token_head", previous_token_head),
