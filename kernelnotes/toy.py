@@ -34,7 +34,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import as_tensor, check_finite, check_float_dtype, check_positive_int
+from ._validation import (
+    as_tensor,
+    check_finite,
+    check_float_dtype,
+    check_int_at_least,
+    check_positive_int,
+)
 from .heads import _tokens
 from .linear import FEATURE_MAPS, linear_attention
 from .training import _check_settings, _check_training_dtype, _generator
@@ -52,14 +58,6 @@ __all__ = [
     "score_decomposition",
     "train_transformer",
 ]
-
-
-def _count(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
 
 
 def _uniform_int(low: torch.Tensor, high: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -101,20 +99,20 @@ class RepeatedBlocks:
     period: int | None = None
 
     def __post_init__(self):
-        _count(self.seq_len, "seq_len", minimum=4)
-        if _count(self.vocab_size, "vocab_size") < self.seq_len:
+        check_int_at_least(self.seq_len, "seq_len", 4)
+        if check_positive_int(self.vocab_size, "vocab_size") < self.seq_len:
             raise ValueError(f"vocab_size must be >= seq_len = {self.seq_len} (the tokens "
                              f"of a sequence are distinct), got {self.vocab_size}")
         lengths = self.block_lengths
         if not isinstance(lengths, tuple) or len(lengths) != 2:
             raise TypeError(f"block_lengths must be a tuple (shortest, longest), got "
                             f"{lengths!r}")
-        low, high = (_count(n, "block_lengths", minimum=2) for n in lengths)
+        low, high = (check_int_at_least(n, "block_lengths", 2) for n in lengths)
         if low > high or 2 * high > self.seq_len:
             raise ValueError(f"block_lengths must satisfy 2 <= shortest <= longest <= "
                              f"seq_len / 2 = {self.seq_len / 2}, got {lengths}")
         if self.period is not None:
-            period = _count(self.period, "period")
+            period = check_positive_int(self.period, "period")
             if not high <= period <= self.seq_len - high:
                 raise ValueError(f"period must lie in [{high}, {self.seq_len - high}] so that "
                                  f"both copies fit, got {period}")
@@ -122,7 +120,7 @@ class RepeatedBlocks:
     def sample(self, batch_size: int, *, seed: int = 0,
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens, mask)``: ``(batch_size, seq_len)`` int64 ids and bool scored positions."""
-        batch_size = _count(batch_size, "batch_size")
+        batch_size = check_positive_int(batch_size, "batch_size")
         g = _generator(seed, generator)
         n = self.seq_len
         distinct = torch.rand(batch_size, self.vocab_size, generator=g).argsort(dim=-1)[:, :n]
@@ -159,9 +157,9 @@ class AssociativeRecall:
     n_values: int = 16
 
     def __post_init__(self):
-        _count(self.n_pairs, "n_pairs")
-        _count(self.n_values, "n_values")
-        if _count(self.n_keys, "n_keys") < self.n_pairs:
+        check_positive_int(self.n_pairs, "n_pairs")
+        check_positive_int(self.n_values, "n_values")
+        if check_positive_int(self.n_keys, "n_keys") < self.n_pairs:
             raise ValueError(f"n_keys must be >= n_pairs = {self.n_pairs} (keys are "
                              f"distinct), got {self.n_keys}")
 
@@ -176,7 +174,7 @@ class AssociativeRecall:
     def sample(self, batch_size: int, *, seed: int = 0,
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens, mask)``: ``(batch_size, 2 N + 2)`` int64 ids and bool scored positions."""
-        batch_size = _count(batch_size, "batch_size")
+        batch_size = check_positive_int(batch_size, "batch_size")
         g = _generator(seed, generator)
         n = self.n_pairs
         keys = torch.rand(batch_size, self.n_keys, generator=g).argsort(dim=-1)[:, :n]
@@ -228,18 +226,18 @@ class AttentionOnlyTransformer(nn.Module):
                  seed: int = 0, generator: torch.Generator | None = None,
                  dtype: torch.dtype | None = None):
         super().__init__()
-        self.vocab_size = _count(vocab_size, "vocab_size")
-        self.max_len = _count(max_len, "max_len")
-        self.d_model = _count(d_model, "d_model")
-        self.n_layers = _count(n_layers, "n_layers")
+        self.vocab_size = check_positive_int(vocab_size, "vocab_size")
+        self.max_len = check_positive_int(max_len, "max_len")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.n_layers = check_positive_int(n_layers, "n_layers")
         if isinstance(n_heads, tuple):
             if len(n_heads) != self.n_layers:
                 raise ValueError(f"n_heads must hold one count per layer ({self.n_layers}), "
                                  f"got {n_heads!r}")
-            self.n_heads = tuple(_count(h, "n_heads") for h in n_heads)
+            self.n_heads = tuple(check_positive_int(h, "n_heads") for h in n_heads)
         else:
-            self.n_heads = (_count(n_heads, "n_heads"),) * self.n_layers
-        self.d_head = _count(d_head, "d_head")
+            self.n_heads = (check_positive_int(n_heads, "n_heads"),) * self.n_layers
+        self.d_head = check_positive_int(d_head, "d_head")
         # a FavorFeatures kernel is a module: assigning it registers its projection here
         self.kernel = _check_kernel(kernel)
         g = _generator(seed, generator)

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,6 +106,28 @@ def test_repeated_blocks_are_seeded_and_check_their_arguments():
         task.sample(2.0)
     with pytest.raises(TypeError, match="generator"):
         task.sample(2, generator=3)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"seq_len": 3}, ValueError, "seq_len must be an integer >= 4"),
+    ({"seq_len": 24.0}, TypeError, "seq_len must be an integer >= 4"),
+    ({"block_lengths": (1, 8)}, ValueError, "block_lengths must be an integer >= 2"),
+    ({"block_lengths": (4, True)}, TypeError, "block_lengths"),
+    ({"vocab_size": 0}, ValueError, "vocab_size must be a positive integer"),
+    ({"period": "8"}, TypeError, "period must be a positive integer"),
+])
+def test_repeated_blocks_count_policy(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        RepeatedBlocks(**kwargs)
+
+
+def test_tasks_take_numpy_integers_as_counts():
+    task = RepeatedBlocks(np.int64(16), np.int64(12), (np.int64(3), 5))
+    tokens, mask = task.sample(np.int64(2), seed=1)
+    assert tokens.shape == mask.shape == (2, 12)
+    assert torch.equal(tokens, RepeatedBlocks(16, 12, (3, 5)).sample(2, seed=1)[0])
+    recall = AssociativeRecall(np.int64(2), np.int64(3), np.int64(4))
+    assert recall.sample(np.int64(3))[0].shape == (3, 6)
 
 
 def test_associative_recall_asks_for_a_stored_value():
