@@ -10,9 +10,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from linear_helpers import (
+from helpers import (
     F64,
     TORCH_BACKENDS,
     TRITON_RUNS,
@@ -20,6 +18,8 @@ from linear_helpers import (
     random_qkv,
     rel_err,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernelnotes import FavorFeatures, linear_attention
 from kernelnotes.linear import elu_plus_one

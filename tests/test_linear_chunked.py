@@ -3,7 +3,7 @@ memory, linear in the sequence."""
 
 import pytest
 import torch
-from linear_helpers import F64, explicit, random_qkv, rel_err
+from helpers import F64, explicit, random_qkv, rel_err
 
 from kernelnotes import linear_attention
 from kernelnotes.linear import chunked as chunked_module

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from linear_helpers import F64, explicit, random_qkv, rel_err
+from helpers import F64, explicit, random_qkv, rel_err
 
 from kernelnotes import FavorFeatures, linear_attention
 from kernelnotes.linear import FEATURE_MAPS, FeatureMap, elu_plus_one

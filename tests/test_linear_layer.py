@@ -3,7 +3,7 @@ FAVOR+ as a submodule, decoding with the carried state, bad arguments."""
 
 import pytest
 import torch
-from linear_helpers import F64
+from helpers import F64
 
 from kernelnotes import FavorFeatures, LinearAttention, linear_attention
 

@@ -3,7 +3,7 @@ recurrent loop agrees with it, and both are Nadaraya-Watson with a factored kern
 
 import pytest
 import torch
-from linear_helpers import explicit, random_qkv, rel_err
+from helpers import explicit, random_qkv, rel_err
 
 from kernelnotes import linear_attention, nadaraya_watson
 from kernelnotes.linear import elu_plus_one

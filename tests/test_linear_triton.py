@@ -17,7 +17,7 @@ import torch
 
 pytest.importorskip("triton", reason="the triton package cannot be imported here")
 
-from linear_helpers import rel_err
+from helpers import rel_err
 
 from kernelnotes import FavorFeatures, linear_attention
 from kernelnotes.linear import triton as lt
