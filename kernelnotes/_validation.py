@@ -45,12 +45,12 @@ def as_tensor(value, name: str, *, like: torch.Tensor | None = None) -> torch.Te
     """
     if isinstance(value, torch.Tensor):
         tensor = value
-        if like is not None and tensor.device != like.device:
-            raise ValueError(f"{name} is on {tensor.device}, but the first input is on "
-                             f"{like.device}: put every input on one device")
         if tensor.is_meta:
             raise ValueError(f"{name} is a meta tensor (a shape without data); pass a tensor "
                              f"that holds values")
+        if like is not None and tensor.device != like.device:
+            raise ValueError(f"{name} is on {tensor.device}, but the first input is on "
+                             f"{like.device}: put every input on one device")
     elif isinstance(value, (np.ndarray, list, tuple, Real)) and not isinstance(value, bool):
         try:
             array = np.asarray(value)

@@ -424,14 +424,7 @@ PUBLIC = sorted(name for name in kn.__all__ if name != "__version__")
 
 # What the fuzz finds in modules other helpers are rewriting; remove an entry once its
 # owner's branch is merged and the case passes.
-KNOWN = {
-    "linear_attention": "lin: causal='yes' is accepted (any truthy value) or refused with a "
-                        "ValueError instead of a TypeError",
-    "LinearAttention": "lin: embed_dim=2.5 gives ValueError not TypeError; numpy, integer and "
-                       "meta inputs give AttributeError/RuntimeError",
-    "FavorFeatures": "lin: dim=1.0 gives ValueError not TypeError; integer inputs accepted; "
-                     "numpy/str inputs give AttributeError; d=0 error does not name x",
-}
+KNOWN: dict[str, str] = {}
 
 
 def test_every_public_name_has_a_spec():

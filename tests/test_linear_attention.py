@@ -7,6 +7,7 @@ joins the state and causality properties wherever it runs (CUDA, or the interpre
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -212,6 +213,15 @@ def test_bad_input_is_rejected_by_name():
         linear_attention(torch.ones(2, 3, dtype=torch.int64), k, v)
     with pytest.raises(TypeError, match="dtype"):
         linear_attention(q.float(), k, v)
+    for flag in ("causal", "output_final_state"):
+        for value in ("yes", None, 1):
+            with pytest.raises(TypeError, match=flag):
+                linear_attention(q, k, v, **{flag: value})
+    assert linear_attention(q, k, v, causal=np.bool_(True)).shape == v.shape
+    with pytest.raises(TypeError, match="backend"):
+        linear_attention(q, k, v, backend=None)
+    with pytest.raises(ValueError, match="q is a meta tensor"):
+        linear_attention(q.to("meta"), k, v)
 
 
 def test_triton_backend_refuses_what_it_cannot_run(monkeypatch):

@@ -72,12 +72,37 @@ def test_favor_projection_is_fixed_until_redrawn():
     assert not torch.equal(favor.projection, before)
 
 
-def test_favor_bad_arguments():
-    for dim, m in ((0, 4), (4, 0), (2.5, 4), (True, 4)):
-        with pytest.raises(ValueError, match=r"dim|num_features"):
-            FavorFeatures(dim, m)
-    with pytest.raises(ValueError, match="feature_map"):
-        FavorFeatures(4, 8)(torch.randn(3, 5))
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((0, 4), {}, ValueError, "dim"),
+    ((4, 0), {}, ValueError, "num_features"),
+    ((2.5, 4), {}, TypeError, "dim"),
+    ((True, 4), {}, TypeError, "dim"),
+    ((4, 1.0), {}, TypeError, "num_features"),
+    ((4, 4), {"orthogonal": "yes"}, TypeError, "orthogonal"),
+    ((4, 4), {"generator": 3}, TypeError, "generator"),
+])
+def test_favor_bad_arguments(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        FavorFeatures(*args, **kwargs)
+
+
+@pytest.mark.parametrize("x, error, match", [
+    (torch.randn(3, 5), ValueError, r"feature_map: .* x of shape \(\.\.\., 4\)"),
+    (torch.randn(3, 0), ValueError, r"x of shape"),
+    (torch.tensor(1.0), ValueError, r"x of shape"),
+    (torch.ones(3, 4, dtype=torch.int64), TypeError, "x must have a floating-point dtype"),
+    ("x", TypeError, "x must be a torch.Tensor"),
+    (torch.empty(3, 4, device="meta"), ValueError, "x is a meta tensor"),
+])
+def test_favor_refuses_bad_inputs_by_name(x, error, match):
+    with pytest.raises(error, match=match):
+        FavorFeatures(4, 8)(x)
+
+
+def test_favor_takes_numpy_inputs_as_tensors():
+    favor = FavorFeatures(4, 8, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(4), dtype=F64)
+    torch.testing.assert_close(favor(x.numpy()), favor(x), rtol=0, atol=0)
 
 
 def test_favor_is_finite_for_large_query_norms():

@@ -57,6 +57,39 @@ def test_module_bad_arguments():
         LinearAttention(8, 2)(torch.randn(2, 3, 7))
 
 
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((2.5, 1), {}, TypeError, "embed_dim must be a positive integer"),
+    ((8, True), {}, TypeError, "num_heads"),
+    ((8, 2), {"causal": "yes"}, TypeError, "causal"),
+    ((8, 2), {"backend": 3}, TypeError, "backend"),
+])
+def test_module_refuses_wrong_types(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LinearAttention(*args, **kwargs)
+
+
+@pytest.mark.parametrize("x, error, match", [
+    (torch.ones(2, 3, 8, dtype=torch.int64), TypeError, "x must have a floating-point dtype"),
+    (torch.randn(2, 3, 8, dtype=F64), TypeError, "x="),
+    (torch.empty(2, 3, 8, device="meta"), ValueError, "x is a meta tensor"),
+    (torch.randn(8), ValueError, r"x must have shape \(batch, seq, 8\)"),
+    ("x", TypeError, "x must be a torch.Tensor"),
+])
+def test_module_refuses_bad_inputs_by_name(x, error, match):
+    with pytest.raises(error, match=match):
+        LinearAttention(8, 2)(x)
+    with pytest.raises(error, match=match.replace("x", "context")):
+        LinearAttention(8, 2)(torch.randn(2, 3, 8), x)
+
+
+def test_module_takes_numpy_inputs_as_tensors():
+    torch.manual_seed(31)
+    layer = LinearAttention(8, 2)
+    x, context = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+    torch.testing.assert_close(layer(x.numpy(), context.numpy()), layer(x, context),
+                               rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("feature_map", ["elu+1", "favor"])
 def test_causal_layer_decodes_token_by_token_with_its_state(feature_map):
     torch.manual_seed(45)

@@ -7,42 +7,28 @@ from itertools import pairwise
 import torch
 from torch.autograd.function import once_differentiable
 
-from .._validation import (
-    as_tensor,
-    broadcast_batch,
-    check_min_dims,
-    check_positive,
-    check_same_dtype,
-    check_same_last_dim,
-)
+from .._validation import as_qkv, as_tensor, broadcast_batch, check_bool, check_positive
 from . import triton as lt
 from .chunked import chunked
 from .feature_maps import compute_dtype, resolve_feature_map
 from .reference import quadratic, recurrent
 
-__all__ = ["BACKENDS", "linear_attention"]
+__all__ = ["BACKENDS", "check_backend", "linear_attention"]
 
 BACKENDS = ("auto", "torch", "triton", "quadratic", "recurrent")
 
 _TORCH_ALGORITHMS = {"quadratic": quadratic, "recurrent": recurrent, "torch": chunked}
 
 
-def _check_qkv(q, k, v):
-    """q, k, v as tensors of one dtype and device, ``(..., L, dk)``, ``(..., S, dk)``,
-    ``(..., S, dv)``; returns them and their broadcast leading shape."""
-    q = as_tensor(q, "q")
-    k = as_tensor(k, "k", like=q)
-    v = as_tensor(v, "v", like=q)
-    for t, name, layout in ((q, "q", "(..., L, dk)"), (k, "k", "(..., S, dk)"),
-                            (v, "v", "(..., S, dv)")):
-        check_min_dims(t, name, 2, layout)
-    check_same_last_dim(q, k, ("q", "k"))
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must have the same sequence length, got "
-                         f"{k.shape[-2]} and {v.shape[-2]}")
-    check_same_dtype((q, "q"), (k, "k"), (v, "v"))
-    lead = broadcast_batch({"q": q.shape, "k": k.shape, "v": v.shape}, trailing=2)
-    return q, k, v, lead
+def check_backend(backend) -> str:
+    """``backend`` if it names one of :data:`BACKENDS`: a TypeError for a non-string, a
+    ValueError for an unknown name."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string, one of {BACKENDS}, got "
+                        f"{type(backend).__name__}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
 
 
 def _check_state(state, lead: torch.Size, width: int, dv: int, like: torch.Tensor):
@@ -198,16 +184,19 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
         wrong shape, an initial state of the wrong shape, ``cu_seqlens`` that do not cut
         the sequence; ``backend="triton"`` on a device or size it cannot run.
     TypeError
-        Non-floating or mixed dtypes, an initial state that is not a pair of tensors,
+        Non-floating or mixed dtypes, ``causal`` or ``output_final_state`` that is not a
+        bool, a backend that is not a string, an initial state that is not a pair of tensors,
         ``cu_seqlens`` that are not an integer tensor;
         ``backend="triton"`` with a dtype it does not support.
     ImportError
         ``backend="triton"`` without the triton package.
     """
-    q, k, v, lead = _check_qkv(q, k, v)
+    q, k, v = as_qkv(q, k, v)
+    lead = broadcast_batch({"q": q.shape, "k": k.shape, "v": v.shape}, trailing=2)
+    causal = check_bool(causal, "causal")
+    output_final_state = check_bool(output_final_state, "output_final_state")
     eps = check_positive(eps, "eps")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_backend(backend)
     name, phi = resolve_feature_map(feature_map)
     if causal and q.shape[-2] != k.shape[-2]:
         raise ValueError(f"causal=True needs as many queries as keys, got q with "
@@ -216,8 +205,7 @@ def linear_attention(q, k, v, *, feature_map="elu+1", causal: bool = False, eps=
     starts = None if cu_seqlens is None else _check_cu_seqlens(cu_seqlens, q, k)
     # the promised float32 arithmetic: an enclosing autocast would round the matmuls
     with torch.autocast(q.device.type, enabled=False):
-        out, state = _attend(q, k, v, name, phi, bool(causal), eps, backend, initial_state,
-                             starts)
+        out, state = _attend(q, k, v, name, phi, causal, eps, backend, initial_state, starts)
     return (out, state) if output_final_state else out
 
 

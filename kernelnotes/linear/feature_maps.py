@@ -21,6 +21,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from .._validation import as_tensor, check_bool, check_generator, check_positive_int
+
 __all__ = [
     "FEATURE_IDS",
     "FEATURE_MAPS",
@@ -173,14 +175,11 @@ class FavorFeatures(nn.Module):
     def __init__(self, dim: int, num_features: int, *, orthogonal: bool = True,
                  generator: torch.Generator | None = None, device=None):
         super().__init__()
-        for value, name in ((dim, "dim"), (num_features, "num_features")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.dim = dim
-        self.num_features = num_features
-        self.orthogonal = bool(orthogonal)
-        self.register_buffer("projection",
-                             torch.empty(num_features, dim, dtype=torch.float32, device=device))
+        self.dim = check_positive_int(dim, "dim")
+        self.num_features = check_positive_int(num_features, "num_features")
+        self.orthogonal = check_bool(orthogonal, "orthogonal")
+        self.register_buffer("projection", torch.empty(self.num_features, self.dim,
+                                                       dtype=torch.float32, device=device))
         self.redraw(generator)
 
     def extra_repr(self) -> str:
@@ -189,6 +188,7 @@ class FavorFeatures(nn.Module):
     @torch.no_grad()
     def redraw(self, generator: torch.Generator | None = None) -> FavorFeatures:
         """Draw a new projection ``W`` in place (keeping its device and dtype); returns self."""
+        generator = check_generator(generator)
         d, m = self.dim, self.num_features
         if self.orthogonal:
             blocks = []
@@ -233,9 +233,10 @@ class FavorFeatures(nn.Module):
         applies none: the plain unbiased estimator. Neither depends on other positions, so
         causal attention stays causal.
         """
-        if x.shape[-1] != self.dim:
-            raise ValueError(f"feature_map: FavorFeatures(dim={self.dim}) got inputs whose "
-                             f"last dimension is {x.shape[-1]}")
+        x = as_tensor(x, "x", like=self.projection)
+        if x.dim() < 1 or x.shape[-1] != self.dim:
+            raise ValueError(f"feature_map: FavorFeatures(dim={self.dim}) needs inputs x of "
+                             f"shape (..., {self.dim}), got {tuple(x.shape)}")
         dtype = compute_dtype(x.dtype)
         x = x.to(dtype)
         logits = x @ self.projection.to(dtype).T - (x * x).sum(-1, keepdim=True) / 2

@@ -5,8 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import check_positive
-from .attention import BACKENDS, linear_attention
+from .._validation import (
+    as_module_input,
+    check_bool,
+    check_min_dims,
+    check_positive,
+    check_positive_int,
+)
+from .attention import check_backend, linear_attention
 from .feature_maps import FavorFeatures, resolve_feature_map
 
 __all__ = ["LinearAttention"]
@@ -38,14 +44,12 @@ class LinearAttention(nn.Module):
                  causal: bool = False, eps=1e-6, backend: str = "auto", bias: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        for value, name in ((embed_dim, "embed_dim"), (num_heads, "num_heads")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        embed_dim = check_positive_int(embed_dim, "embed_dim")
+        num_heads = check_positive_int(num_heads, "num_heads")
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads "
                              f"({num_heads})")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_backend(backend)
         resolve_feature_map(feature_map)
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
@@ -53,7 +57,7 @@ class LinearAttention(nn.Module):
             raise ValueError(f"feature_map has dim {feature_map.dim}, expected the head "
                              f"dimension {self.head_dim}")
         self.feature_map = feature_map
-        self.causal = bool(causal)
+        self.causal = check_bool(causal, "causal")
         self.eps = check_positive(eps, "eps")
         self.backend = backend
         factory = {"device": device, "dtype": dtype}
@@ -65,6 +69,12 @@ class LinearAttention(nn.Module):
     def extra_repr(self) -> str:
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
                 f"causal={self.causal}, backend={self.backend!r}")
+
+    def _check_input(self, x, name: str) -> torch.Tensor:
+        """``x`` as a tensor ``(batch, seq, embed_dim)`` of the projections' dtype and device."""
+        x = as_module_input(x, self, self.embed_dim, name)
+        check_min_dims(x, name, 2, f"(batch, seq, {self.embed_dim})")
+        return x
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(-3, -2)
@@ -78,13 +88,8 @@ class LinearAttention(nn.Module):
         head_dim)`` and ``(batch, heads, m)``); with ``return_state=True`` the output comes
         as ``(y, state)``.
         """
-        if x.dim() < 2 or x.shape[-1] != self.embed_dim:
-            raise ValueError(f"x must have shape (batch, seq, {self.embed_dim}), "
-                             f"got {tuple(x.shape)}")
-        source = x if context is None else context
-        if source.dim() < 2 or source.shape[-1] != self.embed_dim:
-            raise ValueError(f"context must have shape (batch, seq, {self.embed_dim}), "
-                             f"got {tuple(source.shape)}")
+        x = self._check_input(x, "x")
+        source = x if context is None else self._check_input(context, "context")
         out, new_state = linear_attention(
             self._heads(self.q_proj(x)), self._heads(self.k_proj(source)),
             self._heads(self.v_proj(source)), feature_map=self.feature_map,
