@@ -28,16 +28,41 @@ function yTicks(ctx, p, ticks) {
   ticks.forEach(function (t) { label(ctx, String(t), p.x0 - 4, p.Y(t), "right", "middle"); });
 }
 
+// Where the four panels go: side by side on a wide canvas; stacked in one column on a
+// narrow one (a phone), which then grows as tall as the column needs, keeping text legible.
+var NARROW = 560;
+function layout(f) {
+  var w = f.right - f.left, left = f.left + 30;
+  if (canvas.clientWidth >= NARROW) {
+    var h = f.bottom - f.top, mid = f.top + h / 2, right = f.left + 0.6 * w;
+    var side = Math.min(f.right - right - 16, h / 2 - 26), x = f.right - 8 - side;
+    return {height: "", loss: [left, right, f.top + 18, mid - 8],
+            score: [left, right, mid + 18, f.bottom - 18],
+            maps: [[x, f.top + 18], [x, mid + 18]], side: side};
+  }
+  var full = f.right - 8, plot = Math.max(110, Math.round(0.5 * w));
+  var mapSide = Math.min(full - left, 240), y = f.top + 18;
+  var out = {loss: [left, full, y, y + plot], maps: [], side: mapSide};
+  y += plot + 26;
+  out.score = [left, full, y, y + plot];
+  y += plot + 40;
+  out.maps.push([left, y]);
+  y += mapSide + 26;
+  out.maps.push([left, y]);
+  // the frame keeps 26 px below its plot area, which clips
+  out.height = Math.ceil(y + mapSide + 8 + 26) + "px";
+  return out;
+}
+
 function draw(f, s) {
-  var ctx = f.ctx, c = data.colors, last = data.steps[data.steps.length - 1];
-  var w = f.right - f.left, h = f.bottom - f.top, mid = f.top + h / 2;
-  var small = w < 420, left = f.left + (small ? 20 : 30), right = f.left + 0.6 * w;
-  ctx.font = (small ? 9 : 12) + "px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
-  // everything stays inside the frame's plot area, which clips: room for the tick labels
-  var loss = panel(f, left, right, f.top + 18, mid - 8, last, data.loss_top);
-  var score = panel(f, left, right, mid + 18, f.bottom - (small ? 13 : 18), last, 1);
-  label(ctx, "training loss", left, loss.y0 - 3);
-  label(ctx, "accuracy, scores", left, score.y0 - 3);
+  var ctx = f.ctx, c = data.colors, last = data.steps[data.steps.length - 1], at = layout(f);
+  // a changed height resizes the canvas, and the resize observer draws it again
+  if (canvas.style.height !== at.height) { canvas.style.height = at.height; }
+  ctx.font = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  var loss = panel(f, at.loss[0], at.loss[1], at.loss[2], at.loss[3], last, data.loss_top);
+  var score = panel(f, at.score[0], at.score[1], at.score[2], at.score[3], last, 1);
+  label(ctx, "training loss", loss.x0, loss.y0 - 3);
+  label(ctx, "accuracy, scores", score.x0, score.y0 - 3);
   yTicks(ctx, loss, data.loss_ticks);
   yTicks(ctx, score, [0, 0.5, 1]);
   data.step_ticks.forEach(function (t) {
@@ -58,9 +83,9 @@ function draw(f, s) {
     ctx.beginPath(); ctx.arc(score.X(s.step), score.Y(v), 3.5, 0, 2 * Math.PI); ctx.fill();
   });
   // the two heads' attention at this checkpoint, lower triangle row by row
-  var n = data.n, side = Math.min(f.right - right - 16, h / 2 - 26), cell = side / n;
+  var n = data.n, cell = at.side / n;
   data.labels.forEach(function (name, m) {
-    var x0 = f.right - 8 - side, y0 = (m === 0 ? f.top + 18 : mid + 18), k = 0;
+    var x0 = at.maps[m][0], y0 = at.maps[m][1], k = 0;
     label(ctx, name + ", step " + s.step, x0, y0 - 3);
     for (var i = 0; i < n; i++) {
       for (var j = 0; j <= i; j++, k++) {
