@@ -123,3 +123,38 @@ def test_replay_takes_heads_as_any_pair_of_integers(runs):
     explorer = TrainingReplayExplorer(*runs, previous_token_head=[np.int64(0), 1],
                                       induction_head=(1, 0), step_index=np.int64(2))
     assert explorer.payload() == replay(runs, step_index=2).payload()
+
+
+@pytest.mark.parametrize("width, stacked", [(320, True), (1280, False)])
+def test_a_narrow_canvas_stacks_the_panels_and_still_follows_the_slider(runs, tmp_path,
+                                                                         width, stacked):
+    """At phone width the four panels go in one column on a canvas taller than wide (its
+    12 px text stays legible); at desktop width the canvas keeps the stylesheet's 16:10.
+    Either way a slider move redraws the canvas and rewrites the status line."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = "/usr/bin/chromium"
+    explorer = replay(runs)
+    page_file = tmp_path / "index.html"
+    page_file.write_text("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+                         "<title>t</title></head><body>" + explorer._repr_html_()
+                         + "</body></html>", encoding="utf-8")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.goto(page_file.as_uri())
+            canvas = page.locator(".kn-explorer canvas")
+            page.wait_for_function("c => c.clientWidth > 0 && c.width > 0",
+                                   arg=canvas.element_handle())
+            wide, tall = canvas.evaluate("c => [c.clientWidth, c.clientHeight]")
+            if stacked:
+                assert tall > 2 * wide, (wide, tall)
+            else:
+                assert tall / wide == pytest.approx(10 / 16, abs=0.01), (wide, tall)
+            before = canvas.evaluate("c => c.toDataURL()")
+            page.locator("input[type=range]").press("Home")
+            assert canvas.evaluate("c => c.toDataURL()") != before
+            assert page.locator(".kn-status").inner_text() == explorer.status(step=0)
+        finally:
+            browser.close()
