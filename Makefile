@@ -97,7 +97,7 @@ test: setup wheel-env
 	  "Chromium at $(CHROMIUM): run 'sudo apt-get install chromium', then 'make test' again."; \
 	  exit 1; }
 	$(MAKE) --no-print-directory pdf
-	$(BIN)/python -m pytest -m browser tests
+	$(BIN)/python -m pytest -n 2 -m browser tests
 
 bench: setup
 	$(BIN)/python benchmarks/linear_attention.py

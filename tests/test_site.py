@@ -311,7 +311,6 @@ def shot_name(path: str, kind: str) -> Path:
     return SHOTS / f"{path.removesuffix('.html').replace('/', '__')}--{kind}.png"
 
 
-@pytest.mark.parametrize("path", PAGES or ["<no site>"])
 def code_overflow_problems(page) -> list[str]:
     """Code cells (inputs and printed outputs) that scroll sideways."""
     wide = page.evaluate("""() => Array.from(document.querySelectorAll(
