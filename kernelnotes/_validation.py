@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 __all__ = [
+    "as_generator",
     "as_module_input",
     "as_qkv",
     "as_tensor",
+    "as_token_ids",
     "broadcast_batch",
     "check_bool",
     "check_finite",
@@ -32,6 +34,8 @@ __all__ = [
     "check_probability",
     "check_same_dtype",
     "check_same_last_dim",
+    "check_training_dtype",
+    "check_training_settings",
 ]
 
 
@@ -235,3 +239,51 @@ def as_module_input(x, module: torch.nn.Module, features: int, name: str = "x") 
         raise ValueError(f"{name} must have shape (..., {features}), got {tuple(x.shape)}")
     check_same_dtype((x, name), (param, "the model's parameters"))
     return x
+
+def as_token_ids(tokens, vocab_size) -> tuple[torch.Tensor, int]:
+    """Integer token ids ``(..., n)`` in ``[0, vocab_size)`` as a long tensor, and the vocabulary
+    size as an int."""
+    vocab_size = check_positive_int(vocab_size, "vocab_size")
+    if not isinstance(tokens, torch.Tensor):
+        if not isinstance(tokens, (np.ndarray, list, tuple)):
+            raise TypeError(f"tokens must be a torch.Tensor or numpy array of integer ids, "
+                            f"got {type(tokens).__name__}")
+        try:
+            tokens = torch.as_tensor(np.asarray(tokens))
+        except ValueError as error:  # ragged nested lists
+            raise ValueError(f"tokens must be a rectangular array of token ids: "
+                             f"{error}") from None
+    if tokens.is_meta:
+        raise ValueError("tokens is a meta tensor (a shape without data); pass token ids")
+    if tokens.dim() < 1 or tokens.numel() == 0:
+        raise ValueError(f"tokens must have shape (..., n) with n >= 1, got "
+                         f"{tuple(tokens.shape)}")
+    if tokens.dtype == torch.bool or tokens.is_floating_point() or tokens.is_complex():
+        raise TypeError(f"tokens must hold integer token ids, got {tokens.dtype}")
+    if tokens.min() < 0 or tokens.max() >= vocab_size:
+        raise ValueError(f"tokens must lie in [0, vocab_size) = [0, {vocab_size}), got "
+                         f"values from {tokens.min().item()} to {tokens.max().item()}")
+    return tokens.long(), vocab_size
+
+def as_generator(seed, generator) -> torch.Generator:
+    """A CPU generator from ``generator`` or, failing that, from the integer ``seed``.
+
+    ``seed`` is checked even when ``generator`` wins: a bad seed is a mistake either way.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    if check_generator(generator) is not None:
+        return generator
+    return torch.Generator().manual_seed(seed)
+
+def check_training_dtype(dtype, name: str) -> None:
+    """Refuse 16-bit training: the trainers keep no float32 master weights."""
+    if dtype in (torch.float16, torch.bfloat16):
+        raise TypeError(f"{name} is {dtype}: the trainers train in float32 or float64 only "
+                        f"(16-bit weights would need float32 master copies); cast the model "
+                        f"and data to float32")
+
+def check_training_settings(steps, lr, weight_decay) -> tuple[int, float, float]:
+    """``steps`` a positive count, ``lr`` positive, ``weight_decay`` non-negative."""
+    return (check_positive_int(steps, "steps"), check_positive(lr, "lr"),
+            check_nonnegative(weight_decay, "weight_decay"))

@@ -25,10 +25,9 @@ from __future__ import annotations
 import math
 from numbers import Integral
 
-import numpy as np
 import torch
 
-from ._validation import check_float_dtype, check_positive, check_positive_int
+from ._validation import as_token_ids, check_float_dtype, check_positive
 from .attention import softmax_attention
 
 __all__ = [
@@ -40,28 +39,6 @@ __all__ = [
 ]
 
 
-def _tokens(tokens, vocab_size) -> tuple[torch.Tensor, int]:
-    vocab_size = check_positive_int(vocab_size, "vocab_size")
-    if not isinstance(tokens, torch.Tensor):
-        if not isinstance(tokens, (np.ndarray, list, tuple)):
-            raise TypeError(f"tokens must be a torch.Tensor or numpy array of integer ids, "
-                            f"got {type(tokens).__name__}")
-        try:
-            tokens = torch.as_tensor(np.asarray(tokens))
-        except ValueError as error:  # ragged nested lists
-            raise ValueError(f"tokens must be a rectangular array of token ids: "
-                             f"{error}") from None
-    if tokens.is_meta:
-        raise ValueError("tokens is a meta tensor (a shape without data); pass token ids")
-    if tokens.dim() < 1 or tokens.numel() == 0:
-        raise ValueError(f"tokens must have shape (..., n) with n >= 1, got "
-                         f"{tuple(tokens.shape)}")
-    if tokens.dtype == torch.bool or tokens.is_floating_point() or tokens.is_complex():
-        raise TypeError(f"tokens must hold integer token ids, got {tokens.dtype}")
-    if tokens.min() < 0 or tokens.max() >= vocab_size:
-        raise ValueError(f"tokens must lie in [0, vocab_size) = [0, {vocab_size}), got "
-                         f"values from {tokens.min().item()} to {tokens.max().item()}")
-    return tokens.long(), vocab_size
 
 
 def _omega(n: int, max_len) -> float:
@@ -86,7 +63,7 @@ def residual_stream(tokens, vocab_size: int, max_len: int | None = None,
     max_len : longest sequence the positional encoding is laid out for; defaults to n.
     dtype : floating dtype of the result; defaults to torch's default dtype.
     """
-    tokens, vocab_size = _tokens(tokens, vocab_size)
+    tokens, vocab_size = as_token_ids(tokens, vocab_size)
     n = tokens.shape[-1]
     omega = _omega(n, max_len)
     dtype = check_float_dtype(dtype)

@@ -35,15 +35,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._validation import (
+    as_generator,
     as_tensor,
+    as_token_ids,
     check_finite,
     check_float_dtype,
     check_int_at_least,
     check_positive_int,
+    check_training_dtype,
+    check_training_settings,
 )
-from .heads import _tokens
 from .linear import FEATURE_MAPS, linear_attention
-from .training import _check_settings, _check_training_dtype, _generator
 
 __all__ = [
     "AssociativeRecall",
@@ -121,7 +123,7 @@ class RepeatedBlocks:
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens, mask)``: ``(batch_size, seq_len)`` int64 ids and bool scored positions."""
         batch_size = check_positive_int(batch_size, "batch_size")
-        g = _generator(seed, generator)
+        g = as_generator(seed, generator)
         n = self.seq_len
         distinct = torch.rand(batch_size, self.vocab_size, generator=g).argsort(dim=-1)[:, :n]
         shortest, longest = self.block_lengths
@@ -175,7 +177,7 @@ class AssociativeRecall:
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens, mask)``: ``(batch_size, 2 N + 2)`` int64 ids and bool scored positions."""
         batch_size = check_positive_int(batch_size, "batch_size")
-        g = _generator(seed, generator)
+        g = as_generator(seed, generator)
         n = self.n_pairs
         keys = torch.rand(batch_size, self.n_keys, generator=g).argsort(dim=-1)[:, :n]
         values = self.n_keys + torch.randint(self.n_values, (batch_size, n), generator=g)
@@ -240,7 +242,7 @@ class AttentionOnlyTransformer(nn.Module):
         self.d_head = check_positive_int(d_head, "d_head")
         # a FavorFeatures kernel is a module: assigning it registers its projection here
         self.kernel = _check_kernel(kernel)
-        g = _generator(seed, generator)
+        g = as_generator(seed, generator)
         dtype = check_float_dtype(dtype)
 
         def weight(*shape, fan_in):
@@ -334,7 +336,7 @@ class AttentionOnlyTransformer(nn.Module):
             ``(batch, heads, n, d_head)``, ``"weights"`` ``(batch, heads, n, n)`` and
             ``"out"`` ``(batch, heads, n, d_model)``, each head's write to the stream.
         """
-        tokens, _ = _tokens(tokens, self.vocab_size)
+        tokens, _ = as_token_ids(tokens, self.vocab_size)
         single = tokens.dim() == 1
         tokens = tokens[None] if single else tokens
         if tokens.dim() != 2 or tokens.shape[-1] > self.max_len:
@@ -472,7 +474,7 @@ def next_token_accuracy(model: AttentionOnlyTransformer, tokens, mask, *,
              score_scale: Mapping[tuple[int, int], float] | None = None) -> float:
     """Fraction of the scored positions (``mask``) whose next token is the model's argmax."""
     _check_model(model)
-    tokens, _ = _tokens(tokens, model.vocab_size)
+    tokens, _ = as_token_ids(tokens, model.vocab_size)
     tokens, mask = _batch(tokens, mask)
     with torch.no_grad():
         return _accuracy(model(tokens, ablate=ablate, score_scale=score_scale), tokens, mask)
@@ -495,7 +497,7 @@ def score_decomposition(model: AttentionOnlyTransformer, tokens, layer: int,
     """
     _check_model(model)
     (layer, head), = model._check_heads([(layer, head)], "(layer, head)")
-    tokens, _ = _tokens(tokens, model.vocab_size)
+    tokens, _ = as_token_ids(tokens, model.vocab_size)
     tokens = tokens if tokens.dim() == 2 else tokens[None]
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens)
@@ -589,18 +591,18 @@ def train_transformer(model: AttentionOnlyTransformer, task, *, steps: int, batc
         constant rate a perturbation of 1e-7 moved the accuracy by 0.016.
     """
     _check_model(model)
-    _check_training_dtype(model.embed.dtype, "the model's parameter dtype")
+    check_training_dtype(model.embed.dtype, "the model's parameter dtype")
     if not callable(getattr(task, "sample", None)):
         raise TypeError(f"task must have a sample(batch_size, generator=...) method, got "
                         f"{type(task).__name__}")
-    steps, lr, weight_decay = _check_settings(steps, lr, weight_decay)
+    steps, lr, weight_decay = check_training_settings(steps, lr, weight_decay)
     batch_size = check_positive_int(batch_size, "batch_size")
     record_every = check_positive_int(record_every, "record_every")
     if not isinstance(lr_schedule, str):
         raise TypeError(f"lr_schedule must be a string, got {type(lr_schedule).__name__}")
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
-    g = _generator(seed, generator)
+    g = as_generator(seed, generator)
     eval_tokens, eval_mask = _batch(*task.sample(check_positive_int(eval_size, "eval_size"),
                                                  generator=g))
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -17,42 +17,24 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._validation import (
+    as_generator,
     as_tensor,
     check_float_dtype,
-    check_generator,
-    check_nonnegative,
-    check_positive,
     check_positive_int,
     check_probability,
     check_same_dtype,
+    check_training_dtype,
+    check_training_settings,
 )
 from .superposition import ToyModel, feature_importance, sparse_features
 
 __all__ = ["ModelStack", "adamw", "train_regression", "train_toy_model"]
 
 
-def _generator(seed, generator) -> torch.Generator:
-    """A CPU generator from ``generator`` or, failing that, from the integer ``seed``.
-
-    ``seed`` is checked even when ``generator`` wins: a bad seed is a mistake either way.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    if check_generator(generator) is not None:
-        return generator
-    return torch.Generator().manual_seed(seed)
 
 
-def _check_training_dtype(dtype, name: str) -> None:
-    if dtype in (torch.float16, torch.bfloat16):
-        raise TypeError(f"{name} is {dtype}: the trainers train in float32 or float64 only "
-                        f"(16-bit weights would need float32 master copies); cast the model "
-                        f"and data to float32")
 
 
-def _check_settings(steps, lr, weight_decay) -> tuple[int, float, float]:
-    return (check_positive_int(steps, "steps"), check_positive(lr, "lr"),
-            check_nonnegative(weight_decay, "weight_decay"))
 
 
 def adamw(parameters, loss_at: Callable[[int], torch.Tensor], steps: int, lr: float,
@@ -104,11 +86,11 @@ def train_toy_model(sparsity: float, *, n_features: int = 5, n_hidden: int = 2,
     losses : ``(steps,)`` float64, the training loss at every step.
     """
     sparsity = check_probability(sparsity, "sparsity")
-    steps, lr, weight_decay = _check_settings(steps, lr, weight_decay)
+    steps, lr, weight_decay = check_training_settings(steps, lr, weight_decay)
     batch_size = check_positive_int(batch_size, "batch_size")
     dtype = check_float_dtype(dtype)
-    _check_training_dtype(dtype, "dtype")
-    g = _generator(seed, generator)
+    check_training_dtype(dtype, "dtype")
+    g = as_generator(seed, generator)
     model = ToyModel(n_features, n_hidden, generator=g, dtype=dtype)
     importance = feature_importance(n_features, importance_decay, dtype=dtype)
 
@@ -141,11 +123,11 @@ def train_regression(model: nn.Module, x, y, *, steps: int = 1000, lr: float = 1
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    steps, lr, weight_decay = _check_settings(steps, lr, weight_decay)
+    steps, lr, weight_decay = check_training_settings(steps, lr, weight_decay)
     param = next(model.parameters(), None)
     if param is None:
         raise ValueError("model has no parameters to train")
-    _check_training_dtype(param.dtype, "the model's parameter dtype")
+    check_training_dtype(param.dtype, "the model's parameter dtype")
     x = as_tensor(x, "x", like=param)
     y = as_tensor(y, "y", like=param)
     check_same_dtype((x, "x"), (y, "y"), (param, "the model's parameters"))
@@ -165,7 +147,7 @@ def train_regression(model: nn.Module, x, y, *, steps: int = 1000, lr: float = 1
     n = x.shape[0]
     if batch_size is not None:
         batch_size = min(check_positive_int(batch_size, "batch_size"), n)
-    g = _generator(seed, generator)
+    g = as_generator(seed, generator)
 
     def loss_at(step: int) -> torch.Tensor:
         if batch_size is None:
