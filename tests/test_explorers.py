@@ -10,6 +10,7 @@ import importlib.resources
 import itertools
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -416,13 +417,23 @@ print(json.dumps([kernelnotes.__file__] + [f._repr_html_() for f in figures]))
 """
 
 
-def test_a_wheel_ships_the_assets_and_renders_identically(tmp_path):
-    """Build the wheel, unpack it (an installation without editable paths) and render the
-    same figures from it and from this tree, each in a fresh interpreter."""
+def built_wheel(directory: Path) -> Path:
+    """The wheel `make test` has just built from this tree (it says so by setting
+    KERNELNOTES_WHEEL_ENV), or else one built now into ``directory``."""
+    if os.environ.get("KERNELNOTES_WHEEL_ENV"):
+        (wheel,) = (ROOT / "_build" / "dist").glob("kernelnotes-*.whl")
+        return wheel
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(tmp_path / "dist"), str(ROOT)],
-                   check=True, cwd=tmp_path, capture_output=True)
-    (wheel,) = (tmp_path / "dist").glob("kernelnotes-*.whl")
+                    "--quiet", "-w", str(directory), str(ROOT)],
+                   check=True, cwd=directory, capture_output=True)
+    (wheel,) = directory.glob("kernelnotes-*.whl")
+    return wheel
+
+
+def test_a_wheel_ships_the_assets_and_renders_identically(tmp_path):
+    """Unpack the wheel (an installation without editable paths) and render the same
+    figures from it and from this tree, each in a fresh interpreter."""
+    wheel = built_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     for asset in ["explorer.css", "explorer.js", "nadaraya_watson.js", "kernel_sections.js"]:
         assert f"kernelnotes/explorers/{asset}" in names

@@ -1,14 +1,15 @@
 """The built website in a real browser: Debian's headless Chromium driven by Playwright.
 
-``make book`` writes the site to ``_build/html``; these tests serve it on 127.0.0.1, block
-(and count) every request that would leave the site, and check every page: nothing
-fetched from outside, no console errors, mathematics typeset, every image loaded and
-described, every interactive figure redrawn when its controls move, no sideways scrolling
-at phone width, a download button on every chapter. Full-page screenshots at desktop and
-phone width land in ``_build/screenshots/`` for a person to look at.
+``make site`` (or ``make book``) writes the site to ``_build/html``; these tests serve it on
+127.0.0.1 and also open it from disk, block (and count) every request that would leave the
+site, and check every page: nothing fetched from outside, no console errors, mathematics
+typeset, every image loaded and described, no serious accessibility violation (axe-core, in
+light and dark mode), every interactive figure redrawn when its controls move, no sideways
+scrolling at phone width, a download button on every chapter. With KERNELNOTES_SCREENSHOTS
+set (`make screenshots`), full-page screenshots (desktop, dark, phone) land in
+``_build/screenshots/`` for a person to look at.
 
-New chapters are checked automatically: the pages are whatever the build produced.
-"""
+New chapters are checked automatically: the pages are whatever the build produced."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def site_pages() -> list[str]:
 
 
 PAGES = site_pages()
+CHAPTERS = [p for p in PAGES if (SITE / "_sources" / p).with_suffix(".ipynb").is_file()]
 MISSING = f"{SITE} is missing: build the book first (`make book`, or `make test` does it)"
 
 
@@ -152,8 +154,9 @@ class Visit:
 def visit(browser, server):
     visits = []
 
-    def make(viewport=DESKTOP, directory=SITE):
-        v = Visit(browser, server(directory), viewport)
+    def make(viewport=DESKTOP, directory=SITE, from_disk=False):
+        base = directory.as_uri() + "/" if from_disk else server(directory)
+        v = Visit(browser, base, viewport)
         visits.append(v)
         return v
 
@@ -306,9 +309,14 @@ def drag_problems(page, explorer, name) -> list[str]:
     return problems
 
 
-def shot_name(path: str, kind: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    return SHOTS / f"{path.removesuffix('.html').replace('/', '__')}--{kind}.png"
+def screenshot(page, path: str, kind: str) -> None:
+    """A full-page screenshot for a person to look at, when KERNELNOTES_SCREENSHOTS is set
+    (`make screenshots`): encoding pages tens of thousands of pixels tall takes longer than
+    every check of the page together, and nothing is asserted on them."""
+    if os.environ.get("KERNELNOTES_SCREENSHOTS"):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        name = f"{path.removesuffix('.html').replace('/', '__')}--{kind}.png"
+        page.screenshot(path=SHOTS / name, full_page=True)
 
 
 def code_overflow_problems(page) -> list[str]:
@@ -328,45 +336,93 @@ def code_overflow_problems(page) -> list[str]:
     return [f"scrolls sideways at desktop width: {item[:160]}" for item in wide]
 
 
-def accessibility_problems(page, rules: list[str] | None = None) -> list[str]:
+# Highlighted code and typeset formulas are thousands of elements (each token a <span>) in
+# a handful of styles, made by Pygments and MathJax. So axe sees, of them, the first code
+# block and the first formula whole, and one element of each combination of colour,
+# background, size, weight and opacity found in the rest: all that a token's contrast
+# depends on. That is most of its work on a long chapter (axe took 38 s on chapter 5, its
+# colour-contrast rule 31 s of it); everything else on the page it checks in full.
+BULK = [".highlight", "mjx-container"]
+SAMPLE = "data-kn-axe-sample"
+MARK_SAMPLES = """([bulk, attribute]) => {
+    const backgroundOf = element => {
+        for (let e = element; e; e = e.parentElement) {
+            const colour = getComputedStyle(e).backgroundColor;
+            if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
+        }
+        return "none";
+    };
+    const hasText = e => Array.from(e.childNodes).some(
+        n => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    const seen = new Set();
+    document.querySelectorAll(`[${attribute}]`).forEach(e => e.removeAttribute(attribute));
+    for (const selector of bulk) {
+        const first = document.querySelector(selector);
+        if (first) first.setAttribute(attribute, "");
+    }
+    for (const element of document.querySelectorAll(bulk.map(s => `${s}, ${s} *`).join(","))) {
+        if (!hasText(element)) continue;
+        const style = getComputedStyle(element);
+        const key = [style.color, backgroundOf(element), style.fontSize, style.fontWeight,
+                     style.opacity].join("|");
+        if (!seen.has(key)) { seen.add(key); element.setAttribute(attribute, ""); }
+    }
+    return document.querySelectorAll(`[${attribute}]`).length;
+}"""
+
+
+def accessibility_problems(page, contrast_only: bool = False) -> list[str]:
     """Serious and critical violations found by the axe-core engine (bundled by the
     axe-playwright-python package, injected into the page: nothing is fetched), with all
-    its rules or only ``rules``."""
+    its rules or only colour contrast, in one run over the page with code and formulas
+    sampled as ``BULK`` says (axe tests an element included inside an excluded one)."""
     from axe_playwright_python.sync_playwright import Axe
 
+    page.evaluate(MARK_SAMPLES, [BULK, SAMPLE])
+    context = {"include": [["html"], [f"[{SAMPLE}]"]],
+               "exclude": [[selector] for selector in BULK]}
     # No stylesheet preloading: axe resolves a stylesheet's relative @import against the
     # page instead of the stylesheet and asks the server for a file that does not exist.
     options = {"resultTypes": ["violations"], "preload": False}
-    if rules:
-        options["runOnly"] = {"type": "rule", "values": rules}
-    results = Axe().run(page, options=options)
+    if contrast_only:
+        options["runOnly"] = {"type": "rule", "values": ["color-contrast"]}
+    violations = Axe().run(page, context=context, options=options).response["violations"]
     return [f"axe {v['impact']}: {v['id']} ({v['help']}) at "
             f"{', '.join(str(n['target']) for n in v['nodes'][:3])}"
-            for v in results.response["violations"] if v["impact"] in {"serious", "critical"}]
+            for v in violations if v["impact"] in {"serious", "critical"}]
 
 
-def open_dark(visit: Visit, path: str):
-    """Open ``path`` in the theme's dark mode, stored before the page loads as the theme's
-    switch stores it (so no colour transition is under way while axe measures)."""
-    visit.context.add_init_script("""localStorage.setItem("mode", "dark");
-                                     localStorage.setItem("theme", "dark");""")
-    page = visit.open(path)
-    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-    return page
+def switch_to_dark(page) -> None:
+    """Turn an open page to the theme's dark mode as its switch does (the stored choice and
+    the ``data-theme`` attribute its stylesheets key on), with transitions off so that no
+    colour is half-way while axe measures."""
+    page.add_style_tag(content="*, *::before, *::after { transition: none !important; }")
+    page.evaluate("""() => {
+        for (const key of ["mode", "theme"]) localStorage.setItem(key, "dark");
+        document.documentElement.dataset.mode = "dark";
+        document.documentElement.dataset.theme = "dark";
+    }""")
 
 
 @pytest.mark.parametrize("path", PAGES or ["<no site>"])
 def test_page(visit, path):
+    """Each page opened from disk, as the README allows (stricter than served: a file://
+    page may fetch nothing; the search test checks both ways), at desktop width in light
+    then dark mode (axe's text contrast is the only rule the theme's colours change), then
+    narrowed to phone width."""
     assert PAGES, MISSING
-    desktop = visit(DESKTOP)
-    page = desktop.open(path)
+    v = visit(DESKTOP, from_disk=True)
+    page = v.open(path)
     problems = math_problems(page) + image_problems(page) + code_overflow_problems(page)
     problems += accessibility_problems(page)
-    page.screenshot(path=shot_name(path, "desktop"), full_page=True)
+    screenshot(page, path, "desktop")
     problems += explorer_problems(page)
+    switch_to_dark(page)
+    problems += [f"dark mode: {problem}"
+                 for problem in accessibility_problems(page, contrast_only=True)]
+    screenshot(page, path, "dark")
 
-    phone = visit(PHONE)
-    page = phone.open(path)
+    page.set_viewport_size(PHONE)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 1:
         wide = page.evaluate("""() => Array.from(document.querySelectorAll("body *"))
@@ -374,30 +430,30 @@ def test_page(visit, path):
             .slice(-3).map(e => e.tagName + "." + e.className)""")
         problems.append(f"at {PHONE['width']} px the page scrolls sideways by {overflow}px "
                         f"({wide})")
-    page.screenshot(path=shot_name(path, "phone"), full_page=True)
+    screenshot(page, path, "phone")
 
-    for v, where in [(desktop, "desktop"), (phone, "phone")]:
-        problems += [f"{where}: request left the site: {url}" for url in v.outside]
-        problems += [f"{where}: console error: {text}" for text in v.errors]
-        problems += [f"{where}: missing file: {url}" for url in v.broken]
+    problems += [f"request left the site: {url}" for url in v.outside]
+    problems += [f"console error: {text}" for text in v.errors]
+    problems += [f"missing file: {url}" for url in v.broken]
     assert not problems, f"{path}:\n  " + "\n  ".join(dict.fromkeys(problems))
 
 
-CHAPTERS = [p for p in PAGES if (SITE / "_sources" / p).with_suffix(".ipynb").is_file()]
-
-
-@pytest.mark.parametrize("path", CHAPTERS or ["<no chapters>"])
-def test_chapter_in_dark_mode(visit, path):
-    """The theme's dark mode: text contrast (the only axe rule the theme's colours change;
-    it is the slowest, about as long as all the others) and a screenshot to look at the
-    figures on their white backing."""
-    assert CHAPTERS, f"no notebook chapters in the built site ({MISSING})"
-    v = visit(DESKTOP)
-    page = open_dark(v, path)
-    problems = accessibility_problems(page, ["color-contrast"])
-    page.screenshot(path=shot_name(path, "dark"), full_page=True)
-    assert not problems and not v.errors, f"{path} in dark mode:\n  " + "\n  ".join(
-        problems + v.errors)
+def test_dark_mode_switched_in_place_is_the_dark_mode_a_reader_loads(visit):
+    """`test_page` checks dark mode by switching an open page; a page loaded with dark mode
+    already chosen must compute the same colours for the same elements."""
+    assert CHAPTERS, MISSING
+    colours = """() => Array.from(document.querySelectorAll(
+            "body, main p, .highlight, .highlight span, .cell_output pre, a, table td, h1"))
+        .slice(0, 400).map(e => { const s = getComputedStyle(e);
+                                   return [s.color, s.backgroundColor].join("/"); })"""
+    switched = visit(DESKTOP).open(CHAPTERS[0])
+    switch_to_dark(switched)
+    loaded = visit(DESKTOP)
+    loaded.context.add_init_script("""localStorage.setItem("mode", "dark");
+                                     localStorage.setItem("theme", "dark");""")
+    page = loaded.open(CHAPTERS[0])
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert switched.evaluate(colours) == page.evaluate(colours)
 
 
 # --- site-wide features -----------------------------------------------------------------
@@ -413,18 +469,10 @@ def test_every_chapter_offers_its_notebook_for_download(path):
     assert target.resolve().is_file(), f"{path}: download link {links[0]} leads nowhere"
 
 
-@pytest.fixture
-def from_disk(browser):
-    """A visit of the site opened straight from disk (file://), as the README allows."""
-    v = Visit(browser, SITE.as_uri() + "/", DESKTOP)
-    yield v
-    v.close()
-
-
 @pytest.mark.parametrize("mode", ["served", "from disk"])
-def test_offline_search_finds_the_chapters_with_snippets(visit, from_disk, mode):
+def test_offline_search_finds_the_chapters_with_snippets(visit, mode):
     assert PAGES, MISSING
-    v = visit(DESKTOP) if mode == "served" else from_disk
+    v = visit(DESKTOP, from_disk=mode == "from disk")
     page = v.open("search.html?q=Nadaraya")
     page.wait_for_selector("#search-results li p.context", timeout=20_000)
     hits = page.locator("#search-results li a").evaluate_all("as => as.map(a => a.href)")
@@ -433,13 +481,6 @@ def test_offline_search_finds_the_chapters_with_snippets(visit, from_disk, mode)
     assert any("nadaraya" in s.lower() for s in snippets), snippets
     page.wait_for_load_state("networkidle")
     assert not v.outside and not v.errors and not v.broken, (v.outside, v.errors, v.broken)
-
-
-def test_every_page_opened_from_disk_loads_without_errors(from_disk):
-    assert PAGES, MISSING
-    for path in PAGES:
-        from_disk.open(path)
-    assert not from_disk.errors and not from_disk.broken, (from_disk.errors, from_disk.broken)
 
 
 def test_citations_resolve_to_the_references_page():
@@ -544,3 +585,25 @@ def test_the_page_formats_numbers_as_python_does(visit, tmp_path):
             return values.map(v => [formatNumber(v, ""), formatNumber(v, ".2f")]);
         }""", values)
     assert shown == [[f"{v + 0.0:.3g}", f"{v:.2f}"] for v in values]
+
+
+def test_contrast_sampling_still_finds_one_faint_token_among_many(browser):
+    """The contrast check samples code and formulas by style: a faint token among hundreds
+    of fine ones, a faint formula and faint prose are each still reported."""
+    tokens = "".join(f'<span class="n">token{i}</span> ' for i in range(300))
+    page = browser.new_page()
+    try:
+        page.set_content(
+            "<!doctype html><html lang='en'><head><title>t</title></head><body><main>"
+            "<p>Prose.</p><p id='prose' style='color:#eee'>faint prose</p>"
+            f"<div class='highlight'><pre>{tokens}<span id='token' style='color:#ddd'>faint"
+            "</span></pre></div><p><mjx-container><span id='formula' style='color:#eee'>faint"
+            "</span></mjx-container></p></main></body></html>")
+        problems = accessibility_problems(page, contrast_only=True)
+        marked = page.evaluate(f"document.querySelectorAll('[{SAMPLE}]').length")
+    finally:
+        page.close()
+    assert len(problems) == 1 and "color-contrast" in problems[0], problems
+    assert all(where in problems[0] for where in ["#prose", "#token", "#formula"]), problems
+    # the first code block and formula, and one token of each style: plain, faint, formula
+    assert marked == 5, f"{marked} elements sampled"

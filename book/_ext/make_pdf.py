@@ -13,8 +13,8 @@ Two steps, neither of which runs a chapter again:
    drawn its canvas, freezes each canvas into a picture of its initial state, applies
    the print stylesheet below and prints A4 with page numbers and a bookmark outline.
 
-If the website has been built (``make site`` or ``make book``), the PDF is also copied to
-``_build/html/_static/book.pdf``, where the introduction's download link points.
+``make pdf`` also copies it into a built website, to ``_build/html/_static/book.pdf``, where
+the introduction's download link points.
 
 Run as ``python book/_ext/make_pdf.py`` (``make pdf`` does). It is a script, not a Sphinx
 extension: it lives beside them because it drives the same build.
@@ -37,7 +37,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "_build" / "pdf"
 PDF = OUT / "book.pdf"
-SITE_COPY = ROOT / "_build" / "html" / "_static" / "book.pdf"
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update",
@@ -248,12 +247,6 @@ def main(argv: list[str] | None = None) -> int:
     done = time.perf_counter()
     print(f"PDF written: {PDF} ({PDF.stat().st_size / 1e6:.1f} MB; HTML build "
           f"{built - start:.0f} s, printing {done - built:.0f} s)")
-    if SITE_COPY.parent.is_dir():
-        shutil.copyfile(PDF, SITE_COPY)
-        print(f"copied into the website: {SITE_COPY}")
-    else:
-        print(f"no website at {SITE_COPY.parent.parent} (run `make site` first, then "
-              f"`make pdf`, to offer the PDF for download there)")
     return 0
 
 
