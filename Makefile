@@ -95,11 +95,12 @@ pdf: $(PDF)
 $(PDF): $(STAMP) $(BOOK_SOURCES) book/_ext/make_pdf.py
 	$(BIN)/python book/_ext/make_pdf.py
 
-# 1. lint and notebook hygiene; 2. one pytest run: unit tests, and strict nbval executing each
-# chapter once in the wheel environment; beside it, from the committed outputs that this run
-# proves a fresh execution reproduces, the site and the PDF are built and checked in the
-# browser (`site-checks`, its output gathered in $(BUILD_LOG) and printed after). Two cores
-# serve both: the builds are single-threaded and the browser waits on pages.
+# 1. lint and notebook hygiene; 2. one pytest run: strict nbval executing each chapter once in
+# the wheel environment (the chapters first: they are the longest items, and the unit tests
+# then fill in around them), and the unit tests; beside it, from the committed outputs that this
+# run proves a fresh execution reproduces, the site and the PDF are built (when their sources
+# changed) and checked in the browser (`site-checks`, its output gathered in $(BUILD_LOG) and
+# printed after), so that both cores stay busy to the end.
 test: setup wheel-env
 	$(BIN)/ruff check .
 	$(BIN)/python book/_ext/clean_notebooks.py --check book/*.ipynb
@@ -109,7 +110,7 @@ test: setup wheel-env
 	  "(output below when both are done)."
 	@$(MAKE) --no-print-directory site-checks > $(BUILD_LOG) 2>&1 & site=$$!; \
 	  KERNELNOTES_WHEEL_ENV=$(WHEEL_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile \
-	    -m "not browser" tests book --nbval --nbval-kernel-name $(WHEEL_KERNEL) \
+	    -m "not browser" book tests --nbval --nbval-kernel-name $(WHEEL_KERNEL) \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg; tests=$$?; \
 	  wait $$site; checked=$$?; \
 	  echo; echo "---- the site, the PDF and the browser checks ($(BUILD_LOG)) ----"; \
