@@ -9,8 +9,8 @@ from torch.autograd.function import once_differentiable
 
 from .._validation import as_qkv, as_tensor, broadcast_batch, check_bool, check_positive
 from . import triton as lt
-from .chunked import chunked
-from .feature_maps import compute_dtype, resolve_feature_map
+from .chunked import chunked, streamed
+from .feature_maps import ElementwiseMap, FavorFeatures, compute_dtype, resolve_feature_map
 from .reference import quadratic, recurrent
 
 __all__ = ["BACKENDS", "check_backend", "linear_attention"]
@@ -226,20 +226,24 @@ def _check_cu_seqlens(cu_seqlens, q: torch.Tensor, k: torch.Tensor):
     return cu_seqlens.to(q.device), bounds
 
 
+def _feature(phi, x: torch.Tensor, is_query: bool) -> torch.Tensor:
+    """``phi(x)`` in the compute dtype, checked: as many rows as ``x``."""
+    dtype = compute_dtype(x.dtype)
+    f = phi(x.to(dtype), is_query)
+    if not isinstance(f, torch.Tensor) or f.shape[:-1] != x.shape[:-1]:
+        shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
+        raise ValueError(f"feature_map must map {'q' if is_query else 'k'} of shape "
+                         f"{tuple(x.shape)} to (..., {x.shape[-2]}, features), got {shape}")
+    return f.to(dtype)
+
+
 def _features(phi, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply ``phi`` to queries and keys in the compute dtype and check what comes back."""
-    dtype = compute_dtype(q.dtype)
-    fq = phi(q.to(dtype), True)
-    fk = phi(k.to(dtype), False)
-    for f, x, name in ((fq, q, "q"), (fk, k, "k")):
-        if not isinstance(f, torch.Tensor) or f.shape[:-1] != x.shape[:-1]:
-            shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
-            raise ValueError(f"feature_map must map {name} of shape {tuple(x.shape)} to "
-                             f"(..., {x.shape[-2]}, features), got {shape}")
+    fq, fk = _feature(phi, q, True), _feature(phi, k, False)
     if fq.shape[-1] != fk.shape[-1]:
         raise ValueError(f"feature_map gave {fq.shape[-1]} features for q but "
                          f"{fk.shape[-1]} for k")
-    return fq.to(dtype), fk.to(dtype)
+    return fq, fk
 
 
 def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_state,
@@ -249,9 +253,15 @@ def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_
     dtype = compute_dtype(q.dtype)
     eps = eps * phi.key_scale(dtype)
     fq = fk = None
-    if name is None:  # the features are needed by every backend, Triton included
+    if name is None and not (isinstance(phi, _ROW_MAPS) and backend != "triton"
+                             and not q.is_cuda):
+        # Triton takes these features whole; an unknown map is applied to the whole inputs
         fq, fk = _features(phi, q, k)
-    width = q.shape[-1] if fq is None else fq.shape[-1]
+    if name is not None:
+        width = q.shape[-1]
+    else:  # a row map's width from one row (the torch backend applies it block by block)
+        width = (fq if fq is not None else _features(phi, q[..., :1, :], k[..., :1, :])[0])
+        width = width.shape[-1]
     state_lead = q.shape[:-2] if starts is None else (len(starts[1]) - 1, *q.shape[1:-2])
     state = (None if initial_state is None
              else _check_state(initial_state, state_lead, width, v.shape[-1], q))
@@ -272,12 +282,67 @@ def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_
                 out, S, z = _TritonAttention.apply(fq, fk, v, S0, z0, "identity", causal, eps,
                                                    cu)
             return out, (S.to(dtype), z.to(dtype))
+    bounds = None if starts is None else starts[1]
+    if backend == "torch" and not empty and _inference(phi, q, k, v, state):
+        return _stream(phi, fq, fk, q, k, v, causal, eps, state, bounds)
     if fq is None:
         fq, fk = _features(phi, q, k)
     algorithm = None if empty else _TORCH_ALGORITHMS[backend]
-    out, S, z = _run(algorithm, fq, fk, v.to(dtype), causal, eps, state,
-                     None if starts is None else starts[1])
+    out, S, z = _run(algorithm, fq, fk, v.to(dtype), causal, eps, state, bounds)
     return out.to(v.dtype), (S, z)
+
+
+#: Feature maps that act on each row alone, so that they may be applied block by block.
+_ROW_MAPS = (ElementwiseMap, FavorFeatures)
+
+
+def _inference(phi, q, k, v, state) -> bool:
+    """Whether the call records no graph, so :func:`streamed` may compute it in place.
+
+    Eager only (``torch.compile`` traces the autograd algorithm, which it can fuse), and
+    with grad enabled only if no input requires grad and the map is one of ours (a callable
+    might hold parameters that do).
+    """
+    if torch.compiler.is_compiling():
+        return False
+    if not torch.is_grad_enabled():
+        return True
+    inputs = (q, k, v) if state is None else (q, k, v, *state)
+    return isinstance(phi, _ROW_MAPS) and not any(x.requires_grad for x in inputs)
+
+
+def _stream(phi, fq, fk, q, k, v, causal: bool, eps, state, bounds):
+    """:func:`streamed` on the whole batch or sequence by sequence, into one output.
+
+    ``fq`` and ``fk`` are None for a map that acts row by row (it is applied block by
+    block), else the features of the whole inputs, which the blocks then read.
+    """
+    if fq is not None:
+        q, k = fq, fk
+
+        def features(x, is_query):
+            return x
+    else:
+        def features(x, is_query):
+            return _feature(phi, x, is_query)
+    with torch.no_grad():
+        out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=v.dtype, device=v.device)
+        if bounds is None:
+            return out, streamed(features, q, k, v, causal, eps, state, out)
+        states = []
+        for n, (first, stop) in enumerate(pairwise(bounds)):
+            rows = slice(first, stop)
+            alone = None if state is None else (state[0][n:n + 1], state[1][n:n + 1])
+            if stop > first:
+                states.append(streamed(features, q[..., rows, :], k[..., rows, :],
+                                       v[..., rows, :], causal, eps, alone, out[..., rows, :]))
+            else:  # an empty sequence: its state passes through
+                empty_fq, empty_fk = (features(x[..., rows, :], is_query)
+                                      for x, is_query in ((q, True), (k, False)))
+                states.append(quadratic(empty_fq, empty_fk, v[..., rows, :].to(empty_fq.dtype),
+                                        causal, eps, alone)[1:])
+        S, z = zip(*states, strict=True)
+        return out, (torch.cat(S), torch.cat(z))
 
 
 def _run(algorithm, fq, fk, v, causal: bool, eps, state, bounds):
