@@ -97,9 +97,10 @@ MAPS = [("elu+1", lambda d: "elu+1", None),
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Small blocks, so that every loop runs several times at float64 and d = 16: non-causal
-    blocks of 4 chunks of 64 rows, one head each; causal blocks of 2 chunks, 2 heads each."""
-    monkeypatch.setattr(chunked_module, "STREAM_BYTES", 2 * 128 * 16 * 8)
+    """Small blocks, so that every loop runs several times at float64 and d = 16: long
+    sequences in blocks of 4 chunks of 64 rows (non-causal) or 2 (causal), one head each;
+    sequences of one chunk in groups of 4 heads (non-causal) or 2 (causal)."""
+    monkeypatch.setattr(chunked_module, "STREAM_BYTES", 4 * 64 * 16 * 8)
     monkeypatch.setattr(chunked_module, "CAUSAL_ROWS", 128)
 
 

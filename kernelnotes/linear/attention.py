@@ -284,7 +284,7 @@ def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_
             return out, (S.to(dtype), z.to(dtype))
     bounds = None if starts is None else starts[1]
     if backend == "torch" and not empty and _inference(phi, q, k, v, state):
-        return _stream(phi, fq, fk, q, k, v, causal, eps, state, bounds)
+        return _stream(phi, fq, fk, q, k, v, causal, eps, state, bounds, width)
     if fq is None:
         fq, fk = _features(phi, q, k)
     algorithm = None if empty else _TORCH_ALGORITHMS[backend]
@@ -311,12 +311,20 @@ def _inference(phi, q, k, v, state) -> bool:
     return isinstance(phi, _ROW_MAPS) and not any(x.requires_grad for x in inputs)
 
 
-def _stream(phi, fq, fk, q, k, v, causal: bool, eps, state, bounds):
+def _stream(phi, fq, fk, q, k, v, causal: bool, eps, state, bounds, width: int):
     """:func:`streamed` on the whole batch or sequence by sequence, into one output.
 
     ``fq`` and ``fk`` are None for a map that acts row by row (it is applied block by
-    block), else the features of the whole inputs, which the blocks then read.
+    block), else the features of the whole inputs, which the blocks then read; ``width``
+    is the number of features.
     """
+    if state is None:
+        lead = q.shape[:-2] if bounds is None else (len(bounds) - 1, *q.shape[1:-2])
+        dtype = compute_dtype(q.dtype)
+        state = (q.new_zeros(*lead, width, v.shape[-1], dtype=dtype),
+                 q.new_zeros(*lead, width, dtype=dtype))
+    else:  # updated in place: a copy, contiguous (the checked state may be a broadcast view)
+        state = tuple(x.clone(memory_format=torch.contiguous_format) for x in state)
     if fq is not None:
         q, k = fq, fk
 
@@ -328,21 +336,13 @@ def _stream(phi, fq, fk, q, k, v, causal: bool, eps, state, bounds):
     with torch.no_grad():
         out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=v.dtype, device=v.device)
         if bounds is None:
-            return out, streamed(features, q, k, v, causal, eps, state, out)
-        states = []
-        for n, (first, stop) in enumerate(pairwise(bounds)):
-            rows = slice(first, stop)
-            alone = None if state is None else (state[0][n:n + 1], state[1][n:n + 1])
-            if stop > first:
-                states.append(streamed(features, q[..., rows, :], k[..., rows, :],
-                                       v[..., rows, :], causal, eps, alone, out[..., rows, :]))
-            else:  # an empty sequence: its state passes through
-                empty_fq, empty_fk = (features(x[..., rows, :], is_query)
-                                      for x, is_query in ((q, True), (k, False)))
-                states.append(quadratic(empty_fq, empty_fk, v[..., rows, :].to(empty_fq.dtype),
-                                        causal, eps, alone)[1:])
-        S, z = zip(*states, strict=True)
-        return out, (torch.cat(S), torch.cat(z))
+            streamed(features, q, k, v, causal, eps, state, out)
+        for n, (first, stop) in enumerate(pairwise(bounds or ())):
+            if stop > first:  # an empty sequence's state passes through
+                rows = slice(first, stop)
+                streamed(features, q[..., rows, :], k[..., rows, :], v[..., rows, :], causal,
+                         eps, (state[0][n:n + 1], state[1][n:n + 1]), out[..., rows, :])
+    return out, state
 
 
 def _run(algorithm, fq, fk, v, causal: bool, eps, state, bounds):

@@ -36,14 +36,14 @@ STREAM_BYTES = 2**20
 CAUSAL_ROWS = 1024
 
 
-def _chunk(fq: torch.Tensor, v: torch.Tensor) -> int:
+def _chunk(m: int, dv: int) -> int:
     """The causal chunk for ``m`` features and ``dv`` value dims: at least :data:`CHUNK`."""
-    return max(CHUNK, min(fq.shape[-1], v.shape[-1]))
+    return max(CHUNK, min(m, dv))
 
 
 def chunked(fq, fk, v, causal: bool, eps, state):
     """Linear attention by reassociation; causal attention by chunks."""
-    chunk = _chunk(fq, v)
+    chunk = _chunk(fq.shape[-1], v.shape[-1])
     per_position = fq[..., 0, 0].numel() * max(fq.shape[-1], v.shape[-1], chunk)
     block = chunk * max(4, BLOCK_BYTES // (per_position * fq.element_size() * chunk))
     # torch.split, not indexing: its backward writes each block's gradient once, where the
@@ -63,7 +63,14 @@ def chunked(fq, fk, v, causal: bool, eps, state):
     # the read-out in one product (its output is the result, no blocks to concatenate),
     # normalised by one reciprocal per row and a product in place: a broadcast division
     # into a fresh tensor is several times slower
-    return (fq @ S).mul_((fq @ z[..., None]).add_(eps).reciprocal_()), S, z
+    return (fq @ S).mul_(_dot(fq, z).add_(eps).reciprocal_()), S, z
+
+
+def _dot(fq, z) -> torch.Tensor:
+    """``phi(q_i) . z`` for every row, ``(..., rows, 1)``, with ``fq (..., rows, m)`` and
+    ``z (..., m)``: by ``vecdot``, as ``fq @ z[..., None]`` (a batched product with one
+    column) is several times slower on CPU."""
+    return torch.linalg.vecdot(fq, z[..., None, :])[..., None]
 
 
 def _causal_block(fq, fk, v, eps, state, chunk: int):
@@ -98,39 +105,35 @@ def _causal_block(fq, fk, v, eps, state, chunk: int):
         before_z = before_z + state[1][..., None, :]
         S, z = S + state[0], z + state[1]
     num = (scores @ v).add_(fq @ before_S)
-    den = scores.sum(-1, keepdim=True).add_(fq @ before_z[..., None])
+    den = scores.sum(-1, keepdim=True).add_(_dot(fq, before_z))
     out = num.mul_(den.add_(eps).reciprocal_()).flatten(-3, -2)
     return (out[..., :seq, :] if pad else out), S, z
 
 
-def streamed(features, q, k, v, causal: bool, eps, state, out: torch.Tensor):
-    """Linear attention without autograd, into ``out``: returns the final ``(S, z)``.
+def streamed(features, q, k, v, causal: bool, eps, state, out: torch.Tensor) -> None:
+    """Linear attention without autograd, into ``out``; ``state`` updated in place.
 
     ``features(x, is_query)`` gives ``phi`` of a block of ``q`` or ``k`` in the compute
-    dtype (that of ``state``, ``S`` and ``z``); ``v`` is converted block by block; ``out
-    (..., L, dv)`` receives the normalised rows in its own dtype. The batch dims are
-    flattened into heads, and a block is a group of heads by a range of rows, sized so that
-    its features, values and products stay in cache. Non-causal: per group of heads the
-    keys' blocks are summed into ``S`` and ``z``, then each block of queries reads them out.
-    Causal: :func:`_causal_block` on each block, carrying the group's state.
+    dtype, that of ``state = (S, z)``: contiguous tensors ``(..., m, dv)`` and ``(..., m)``
+    holding the initial state, which become the final one. ``v`` is converted block by
+    block; ``out (..., L, dv)`` receives the normalised rows in its own dtype. The batch
+    dims are flattened into heads, and a block is a group of heads by a range of rows,
+    sized so that its features, values and products stay in cache. Non-causal: per group
+    of heads the keys' blocks are summed into ``S`` and ``z``, then each block of queries
+    reads them out. Causal: :func:`_causal_block` on each block, carrying the state.
     """
-    lead = q.shape[:-2]
+    m, dv = state[0].shape[-2:]
     q, k, v = (x.reshape(-1, *x.shape[-2:]) for x in (q, k, v))
-    out = out.view(-1, *out.shape[-2:])  # a view: the rows land in the caller's tensor
-    first = features(k[:1, :1], False)
-    heads, m, dv = q.shape[0], first.shape[-1], v.shape[-1]
-    if state is None:
-        S, z = first.new_zeros(heads, m, dv), first.new_zeros(heads, m)
-    else:
-        S, z = state[0].reshape(heads, m, dv).clone(), state[1].reshape(heads, m).clone()
-    chunk = _chunk(first, v)
-    row_bytes = max(m, dv, q.shape[-1]) * first.element_size()
+    # views: the rows and the state land in the caller's tensors
+    out, S, z = out.view(-1, *out.shape[-2:]), state[0].view(-1, m, dv), state[1].view(-1, m)
+    chunk = _chunk(m, dv)
+    row_bytes = max(m, dv, q.shape[-1]) * S.element_size()
     # causal blocks of a few chunks: the prefix over a block's chunks costs chunks^2 per head
     rows = CAUSAL_ROWS if causal else STREAM_BYTES // row_bytes
     longest = chunk * -(-max(q.shape[-2], k.shape[-2]) // chunk)
     rows = min(chunk * max(1, rows // chunk), longest)
     group = max(1, STREAM_BYTES // (rows * row_bytes))
-    for h in range(0, heads, group):
+    for h in range(0, q.shape[0], group):
         g = slice(h, h + group)
         if causal:
             state_g = S[g], z[g]
@@ -138,20 +141,20 @@ def streamed(features, q, k, v, causal: bool, eps, state, out: torch.Tensor):
                 block_out, *state_g = _causal_block(
                     features(q[g, r], True), features(k[g, r], False),
                     # the values contiguous once: matmul would copy the slice per product
-                    v[g, r].to(first.dtype).contiguous(), eps, state_g, chunk)
+                    v[g, r].to(S.dtype).contiguous(), eps, state_g, chunk)
                 out[g, r].copy_(block_out)
             S[g], z[g] = state_g
             continue
+        S_g, z_g = S[g], z[g]
         for r in _blocks(k.shape[-2], rows, chunk):
             fk = features(k[g, r], False)
-            S[g] += fk.mT @ v[g, r].to(first.dtype)
-            z[g] += fk.sum(-2)
+            S_g.baddbmm_(fk.mT, v[g, r].to(S.dtype))
+            z_g.add_(fk.sum(-2))
         for r in _blocks(q.shape[-2], rows, chunk):
             fq = features(q[g, r], True)
             # one reciprocal per row and a product into the output: a broadcast division
             # into a fresh tensor is several times slower
-            torch.mul(fq @ S[g], (fq @ z[g, :, None]).add_(eps).reciprocal_(), out=out[g, r])
-    return S.view(*lead, m, dv), z.view(*lead, m)
+            torch.mul(fq @ S_g, _dot(fq, z_g).add_(eps).reciprocal_(), out=out[g, r])
 
 
 def _blocks(seq: int, rows: int, chunk: int):
