@@ -43,27 +43,28 @@ def _chunk(m: int, dv: int) -> int:
 
 def chunked(fq, fk, v, causal: bool, eps, state):
     """Linear attention by reassociation; causal attention by chunks."""
+    if not causal:
+        # the state in one product: its output is m x dv, so blocks would save no memory,
+        # and the backward of a split of fk would concatenate the blocks' gradients
+        S, z = fk.mT @ v, fk.sum(-2)
+        if state is not None:
+            S, z = S + state[0], z + state[1]
+        # the read-out in one product (its output is the result, no blocks to concatenate),
+        # normalised by one reciprocal per row and a product in place: a broadcast division
+        # into a fresh tensor is several times slower
+        return (fq @ S).mul_(_dot(fq, z).add_(eps).reciprocal_()), S, z
     chunk = _chunk(fq.shape[-1], v.shape[-1])
     per_position = fq[..., 0, 0].numel() * max(fq.shape[-1], v.shape[-1], chunk)
     block = chunk * max(4, BLOCK_BYTES // (per_position * fq.element_size() * chunk))
+    if block >= fq.shape[-2]:
+        return _causal_block(fq, fk, v, eps, state, chunk)
     # torch.split, not indexing: its backward writes each block's gradient once, where the
     # backward of an index would allocate a zero gradient of the full size per block
-    fk_blocks, v_blocks = fk.split(block, dim=-2), v.split(block, dim=-2)
-    if causal:
-        fq_blocks = fq.split(block, dim=-2)
-        outs = []
-        for fq_b, fk_b, v_b in zip(fq_blocks, fk_blocks, v_blocks, strict=True):
-            out, *state = _causal_block(fq_b, fk_b, v_b, eps, state or None, chunk)
-            outs.append(out)
-        return (outs[0] if len(outs) == 1 else torch.cat(outs, -2)), *state
-    S, z = (0, 0) if state is None else state
-    for fk_b, v_b in zip(fk_blocks, v_blocks, strict=True):
-        S = S + fk_b.mT @ v_b
-        z = z + fk_b.sum(-2)
-    # the read-out in one product (its output is the result, no blocks to concatenate),
-    # normalised by one reciprocal per row and a product in place: a broadcast division
-    # into a fresh tensor is several times slower
-    return (fq @ S).mul_(_dot(fq, z).add_(eps).reciprocal_()), S, z
+    outs = []
+    for fq_b, fk_b, v_b in zip(*(x.split(block, dim=-2) for x in (fq, fk, v)), strict=True):
+        out, *state = _causal_block(fq_b, fk_b, v_b, eps, state, chunk)
+        outs.append(out)
+    return torch.cat(outs, -2), *state
 
 
 def _dot(fq, z) -> torch.Tensor:
