@@ -140,8 +140,8 @@ def _time(call) -> float:
     return time.perf_counter() - start
 
 
-#: a peer expected to take longer than this per call (from its rate at a smaller size of the
-#: same kind) is not run
+#: default of --slow: a peer expected to take longer than this per call (from its rate at a
+#: smaller size of the same kind) is not run
 SLOW_S = 10.0
 
 #: the sizes (batch, seq, head dim): batch 8 up to 4K, batch 1 up to 32K
@@ -149,14 +149,18 @@ SIZES = [(b, t, d) for d in (64, 128) for t in (1024, 4096, 16384, 32768) for b 
          if b == 1 or t <= 4096]
 
 
-def run(threads: int, sizes, repeats: int, budget_s: float,
-        methods: dict) -> tuple[list[dict], float]:
-    """Time every method at every size on ``threads`` threads: (rows, torch.mm GFLOP/s)."""
+def run(threads: int, sizes, repeats: int, budget_s: float, slow_s: float, methods: dict,
+        deadline: float) -> tuple[list[dict], float, list]:
+    """Time every method at every size on ``threads`` threads, starting no size after
+    ``deadline`` (a ``time.perf_counter`` value): (rows, torch.mm GFLOP/s, sizes left out)."""
     torch.set_num_threads(threads)
     rows = []
     peak = mm_gflops()
     seconds_per_flop = {}  # (method, causal, backward) -> best time per FLOP so far
-    for batch, seq, d in sorted(sizes, key=lambda size: size[0] * size[1] * size[2] ** 2):
+    sizes = sorted(sizes, key=lambda size: size[0] * size[1] * size[2] ** 2)
+    for i, (batch, seq, d) in enumerate(sizes):
+        if time.perf_counter() > deadline:
+            return _with_shares(rows, peak), peak, sizes[i:]
         g = torch.Generator().manual_seed(seq + d + batch)
         q, k, v = (torch.randn(batch, 8, seq, d, generator=g) for _ in range(3))
         flops = batch * 8 * (4 * seq * d * d + 4 * seq * d)
@@ -168,7 +172,7 @@ def run(threads: int, sizes, repeats: int, budget_s: float,
                 runnable = {
                     name: function for name, (function, _) in methods.items()
                     if name == "kernelnotes" or (
-                        seconds_per_flop.get((name, causal, backward), 0) * work < SLOW_S
+                        seconds_per_flop.get((name, causal, backward), 0) * work < slow_s
                         and not (name == "einsum" and cumsum_bytes > 2**31))}
                 times = {name: [] for name in runnable}
                 order = list(runnable)
@@ -198,9 +202,13 @@ def run(threads: int, sizes, repeats: int, budget_s: float,
                     })
                 print(f"{threads} thr B={batch} T={seq} d={d} causal={causal} bwd={backward}: "
                       + ", ".join(f"{n} {t * 1e3:.1f} ms" for n, t in best.items()), flush=True)
+    return _with_shares(rows, peak), peak, []
+
+
+def _with_shares(rows: list[dict], peak: float) -> list[dict]:
     for row in rows:
         row["% of mm"] = round(100 * row["GFLOP/s"] / peak, 1)
-    return rows, peak
+    return rows
 
 
 def _measure(function, q, k, v, causal, backward):
@@ -222,7 +230,8 @@ def _measure(function, q, k, v, causal, backward):
     return None if out is None else elapsed
 
 
-def write(rows, peaks: dict, versions, stem: str, note: str, seconds: float) -> None:
+def write(rows, peaks: dict, versions, stem: str, note: str, seconds: float,
+          slow_s: float) -> None:
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / stem
     with open(stem.with_suffix(".csv"), "w", newline="") as f:
@@ -244,7 +253,7 @@ def write(rows, peaks: dict, versions, stem: str, note: str, seconds: float) -> 
         "- Caveat: the machine was shared with other jobs while this ran; times are the best of "
         "interleaved repeats (fewer once a method has run long enough), and the ratios (same "
         f"moment, same load) are more reliable than the absolute times. A peer expected to "
-        f"take more than {SLOW_S:.0f} s per call (its rate at a smaller size of the same kind) "
+        f"take more than {slow_s:g} s per call (its rate at a smaller size of the same kind) "
         "is not run." + (f" {note}" if note else ""),
         "- `vs fastest peer`: the fastest peer's time over kernelnotes' (above 1: kernelnotes "
         "is faster). `% of mm`: the algorithm's minimum FLOPs per second against torch.mm "
@@ -268,7 +277,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="most repeats per method")
     parser.add_argument("--budget", type=float, default=3.0,
                         help="seconds of timing per method and size after which it stops")
+    parser.add_argument("--slow", type=float, default=SLOW_S,
+                        help="seconds per call above which a peer is not run (default 10)")
     parser.add_argument("--note", default="", help="a sentence added to the caveats")
+    parser.add_argument("--stop-after", type=float,
+                        help="seconds after which no new size is started (the rest is listed)")
     parser.add_argument("--stem", default="cpu_linear",
                         help="name of the result files in benchmarks/results (default cpu_linear)")
     args = parser.parse_args()
@@ -279,14 +292,19 @@ def main() -> None:
     methods = {"kernelnotes": (lambda q, k, v, c: linear_attention(q, k, v, causal=c),
                                kernelnotes.__version__), **peers()}
     start = time.perf_counter()
-    rows, peaks = [], {}
+    deadline = start + (args.stop_after if args.stop_after is not None else float("inf"))
+    rows, peaks, notes = [], {}, [args.note] if args.note else []
     for threads in args.threads:
-        thread_rows, peaks[threads] = run(threads, sizes, repeats, args.budget, methods)
+        thread_rows, peaks[threads], left_out = run(threads, sizes, repeats, args.budget,
+                                                    args.slow, methods, deadline)
         rows += thread_rows
-    write(rows, peaks, {name: ver for name, (_, ver) in methods.items()},
-          "cpu_linear_quick" if args.quick else args.stem, args.note,
-          time.perf_counter() - start)
-
+        if left_out:
+            notes.append(f"The run was stopped after {args.stop_after:g} s: on {threads} "
+                         f"thread(s), sizes (batch, seq, dim) {left_out} were not measured.")
+        if rows:  # after each thread count, so that a stopped run keeps what it measured
+            write(rows, peaks, {name: ver for name, (_, ver) in methods.items()},
+                  "cpu_linear_quick" if args.quick else args.stem, " ".join(notes),
+                  time.perf_counter() - start, args.slow)
 
 if __name__ == "__main__":
     main()

@@ -18,16 +18,17 @@ from torch.profiler import ProfilerActivity, profile
 
 from kernelnotes import linear_attention
 
-#: operator name -> what it does in kernelnotes' torch backend
+#: operator name -> what it does in kernelnotes' torch backend (``mul`` is both the
+#: normalisation written into the output and half of ``linalg.vecdot``)
 GROUPS = {
-    "aten::bmm": "matrix products", "aten::baddbmm": "matrix products",
+    "aten::bmm": "matrix products", "aten::baddbmm_": "matrix products",
     "aten::mm": "matrix products",
     "aten::clamp": "elu+1", "aten::exp_": "elu+1", "aten::maximum": "elu+1",
-    "aten::add": "elu+1",
-    "aten::mul": "normalise into the output", "aten::copy_": "copies into the output",
-    "aten::linalg_vecdot": "denominators", "aten::sum": "sums", "aten::add_": "sums",
-    "aten::reciprocal_": "denominators", "aten::tril_": "causal mask",
-    "aten::mul_": "normalise",
+    "aten::add": "elu+1", "_EluPlusOne": "elu+1",
+    "aten::mul": "normaliser and output", "aten::reciprocal_": "normaliser and output",
+    "aten::mul_": "normaliser and output", "aten::add_": "normaliser and output",
+    "aten::copy_": "copies (values, blocks into the output)",
+    "aten::sum": "sums", "aten::tril_": "causal mask",
 }
 
 
