@@ -27,8 +27,9 @@ CHUNK = 64
 #: Target size of one block's largest intermediate (a block holds at least 4 chunks).
 BLOCK_BYTES = 4 * 2**20
 
-#: Target size of one block's features in :func:`streamed`: small enough that a block's
-#: features, values and products stay in this CPU's caches between the passes over them.
+#: Target size of one block's features in :func:`streamed`, per thread: small enough that a
+#: block's features, values and products stay in this CPU's caches between the passes over
+#: them.
 STREAM_BYTES = 2**20
 
 #: Rows of one causal block in :func:`streamed` (whole chunks; heads are grouped to fill
@@ -130,10 +131,13 @@ def streamed(features, q, k, v, causal: bool, eps, state, out: torch.Tensor) -> 
     chunk = _chunk(m, dv)
     row_bytes = max(m, dv, q.shape[-1]) * S.element_size()
     # causal blocks of a few chunks: the prefix over a block's chunks costs chunks^2 per head
-    rows = CAUSAL_ROWS if causal else STREAM_BYTES // row_bytes
+    # a cache-sized share per thread: every operation on a block is one parallel region,
+    # whose synchronisation costs more the more regions there are
+    budget = STREAM_BYTES * torch.get_num_threads()
+    rows = CAUSAL_ROWS if causal else budget // row_bytes
     longest = chunk * -(-max(q.shape[-2], k.shape[-2]) // chunk)
     rows = min(chunk * max(1, rows // chunk), longest)
-    group = max(1, STREAM_BYTES // (rows * row_bytes))
+    group = max(1, budget // (rows * row_bytes))
     for h in range(0, q.shape[0], group):
         g = slice(h, h + group)
         if causal:
