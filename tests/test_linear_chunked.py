@@ -231,3 +231,17 @@ def test_torch_compile_under_no_grad(causal):
     with torch.no_grad():
         out = compiled(q, k, v, causal=causal)
     assert rel_err(out, explicit(q, k, v, causal=causal)) < 1e-5
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_streamed_strided_and_broadcast_inputs(small_blocks, causal):
+    # heads-second views of (B, T, H, d) tensors, and a query batch that broadcasts
+    g = torch.Generator().manual_seed(89)
+    q, k, v = (torch.randn(2, 150, 3, d, generator=g, dtype=F64).transpose(1, 2)
+               for d in (16, 16, 7))
+    q_one = q[:1]  # (1, 3, 150, 16) against keys (2, 3, 150, 16)
+    for queries in (q, q_one):
+        with torch.no_grad():
+            out = linear_attention(queries, k, v, causal=causal)
+        ref = explicit(queries.expand_as(k), k, v, causal=causal)
+        assert out.shape == (2, 3, 150, 7) and rel_err(out, ref) < 1e-12
