@@ -259,9 +259,10 @@ def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_
         fq, fk = _features(phi, q, k)
     if name is not None:
         width = q.shape[-1]
+    elif fq is not None:
+        width = fq.shape[-1]
     else:  # a row map's width from one row (the torch backend applies it block by block)
-        width = (fq if fq is not None else _features(phi, q[..., :1, :], k[..., :1, :])[0])
-        width = width.shape[-1]
+        width = _features(phi, q[..., :1, :], k[..., :1, :])[0].shape[-1]
     state_lead = q.shape[:-2] if starts is None else (len(starts[1]) - 1, *q.shape[1:-2])
     state = (None if initial_state is None
              else _check_state(initial_state, state_lead, width, v.shape[-1], q))
