@@ -130,10 +130,10 @@ def streamed(features, q, k, v, causal: bool, eps, state, out: torch.Tensor) -> 
     out, S, z = out.view(-1, *out.shape[-2:]), state[0].view(-1, m, dv), state[1].view(-1, m)
     chunk = _chunk(m, dv)
     row_bytes = max(m, dv, q.shape[-1]) * S.element_size()
-    # causal blocks of a few chunks: the prefix over a block's chunks costs chunks^2 per head
     # a cache-sized share per thread: every operation on a block is one parallel region,
     # whose synchronisation costs more the more regions there are
     budget = STREAM_BYTES * torch.get_num_threads()
+    # causal blocks of a few chunks: the prefix over a block's chunks costs chunks^2 per head
     rows = CAUSAL_ROWS if causal else budget // row_bytes
     longest = chunk * -(-max(q.shape[-2], k.shape[-2]) // chunk)
     rows = min(chunk * max(1, rows // chunk), longest)
