@@ -9,8 +9,8 @@ from torch.autograd.function import once_differentiable
 
 from .._validation import as_qkv, as_tensor, broadcast_batch, check_bool, check_positive
 from . import triton as lt
-from .chunked import chunked
-from .feature_maps import compute_dtype, resolve_feature_map
+from .chunked import chunked, streamed
+from .feature_maps import ElementwiseMap, FavorFeatures, compute_dtype, resolve_feature_map
 from .reference import quadratic, recurrent
 
 __all__ = ["BACKENDS", "check_backend", "linear_attention"]
@@ -226,20 +226,24 @@ def _check_cu_seqlens(cu_seqlens, q: torch.Tensor, k: torch.Tensor):
     return cu_seqlens.to(q.device), bounds
 
 
+def _feature(phi, x: torch.Tensor, is_query: bool) -> torch.Tensor:
+    """``phi(x)`` in the compute dtype, checked: as many rows as ``x``."""
+    dtype = compute_dtype(x.dtype)
+    f = phi(x.to(dtype), is_query)
+    if not isinstance(f, torch.Tensor) or f.shape[:-1] != x.shape[:-1]:
+        shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
+        raise ValueError(f"feature_map must map {'q' if is_query else 'k'} of shape "
+                         f"{tuple(x.shape)} to (..., {x.shape[-2]}, features), got {shape}")
+    return f.to(dtype)
+
+
 def _features(phi, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply ``phi`` to queries and keys in the compute dtype and check what comes back."""
-    dtype = compute_dtype(q.dtype)
-    fq = phi(q.to(dtype), True)
-    fk = phi(k.to(dtype), False)
-    for f, x, name in ((fq, q, "q"), (fk, k, "k")):
-        if not isinstance(f, torch.Tensor) or f.shape[:-1] != x.shape[:-1]:
-            shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
-            raise ValueError(f"feature_map must map {name} of shape {tuple(x.shape)} to "
-                             f"(..., {x.shape[-2]}, features), got {shape}")
+    fq, fk = _feature(phi, q, True), _feature(phi, k, False)
     if fq.shape[-1] != fk.shape[-1]:
         raise ValueError(f"feature_map gave {fq.shape[-1]} features for q but "
                          f"{fk.shape[-1]} for k")
-    return fq.to(dtype), fk.to(dtype)
+    return fq, fk
 
 
 def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_state,
@@ -249,9 +253,16 @@ def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_
     dtype = compute_dtype(q.dtype)
     eps = eps * phi.key_scale(dtype)
     fq = fk = None
-    if name is None:  # the features are needed by every backend, Triton included
+    if name is None and not (isinstance(phi, _ROW_MAPS) and backend != "triton"
+                             and not q.is_cuda):
+        # Triton takes these features whole; an unknown map is applied to the whole inputs
         fq, fk = _features(phi, q, k)
-    width = q.shape[-1] if fq is None else fq.shape[-1]
+    if name is not None:
+        width = q.shape[-1]
+    elif fq is not None:
+        width = fq.shape[-1]
+    else:  # a row map's width from one row (the torch backend applies it block by block)
+        width = _features(phi, q[..., :1, :], k[..., :1, :])[0].shape[-1]
     state_lead = q.shape[:-2] if starts is None else (len(starts[1]) - 1, *q.shape[1:-2])
     state = (None if initial_state is None
              else _check_state(initial_state, state_lead, width, v.shape[-1], q))
@@ -272,12 +283,67 @@ def _attend(q, k, v, name, phi, causal: bool, eps: float, backend: str, initial_
                 out, S, z = _TritonAttention.apply(fq, fk, v, S0, z0, "identity", causal, eps,
                                                    cu)
             return out, (S.to(dtype), z.to(dtype))
+    bounds = None if starts is None else starts[1]
+    if backend == "torch" and not empty and _inference(phi, q, k, v, state):
+        return _stream(phi, fq, fk, q, k, v, causal, eps, state, bounds, width)
     if fq is None:
         fq, fk = _features(phi, q, k)
     algorithm = None if empty else _TORCH_ALGORITHMS[backend]
-    out, S, z = _run(algorithm, fq, fk, v.to(dtype), causal, eps, state,
-                     None if starts is None else starts[1])
+    out, S, z = _run(algorithm, fq, fk, v.to(dtype), causal, eps, state, bounds)
     return out.to(v.dtype), (S, z)
+
+
+#: Feature maps that act on each row alone, so that they may be applied block by block.
+_ROW_MAPS = (ElementwiseMap, FavorFeatures)
+
+
+def _inference(phi, q, k, v, state) -> bool:
+    """Whether the call records no graph, so :func:`streamed` may compute it in place.
+
+    Eager only (``torch.compile`` traces the autograd algorithm, which it can fuse), and
+    with grad enabled only if no input requires grad and the map is one of ours (a callable
+    might hold parameters that do).
+    """
+    if torch.compiler.is_compiling():
+        return False
+    if not torch.is_grad_enabled():
+        return True
+    inputs = (q, k, v) if state is None else (q, k, v, *state)
+    return isinstance(phi, _ROW_MAPS) and not any(x.requires_grad for x in inputs)
+
+
+def _stream(phi, fq, fk, q, k, v, causal: bool, eps, state, bounds, width: int):
+    """:func:`streamed` on the whole batch or sequence by sequence, into one output.
+
+    ``fq`` and ``fk`` are None for a map that acts row by row (it is applied block by
+    block), else the features of the whole inputs, which the blocks then read; ``width``
+    is the number of features.
+    """
+    if state is None:
+        lead = q.shape[:-2] if bounds is None else (len(bounds) - 1, *q.shape[1:-2])
+        dtype = compute_dtype(q.dtype)
+        state = (q.new_zeros(*lead, width, v.shape[-1], dtype=dtype),
+                 q.new_zeros(*lead, width, dtype=dtype))
+    else:  # updated in place: a copy, contiguous (the checked state may be a broadcast view)
+        state = tuple(x.clone(memory_format=torch.contiguous_format) for x in state)
+    if fq is not None:
+        q, k = fq, fk
+
+        def features(x, is_query):
+            return x
+    else:
+        def features(x, is_query):
+            return _feature(phi, x, is_query)
+    with torch.no_grad():
+        out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=v.dtype, device=v.device)
+        if bounds is None:
+            streamed(features, q, k, v, causal, eps, state, out)
+        for n, (first, stop) in enumerate(pairwise(bounds or ())):
+            if stop > first:  # an empty sequence's state passes through
+                rows = slice(first, stop)
+                streamed(features, q[..., rows, :], k[..., rows, :], v[..., rows, :], causal,
+                         eps, (state[0][n:n + 1], state[1][n:n + 1]), out[..., rows, :])
+    return out, state
 
 
 def _run(algorithm, fq, fk, v, causal: bool, eps, state, bounds):
