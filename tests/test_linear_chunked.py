@@ -132,6 +132,21 @@ def test_streamed_matches_the_reference(small_blocks, name, feature_map, transfo
 
 
 @pytest.mark.parametrize("causal", [False, True])
+def test_streamed_on_two_threads_groups_heads_and_matches(small_blocks, causal):
+    # two threads: non-causal blocks are two heads of 4 chunks (one head each on one
+    # thread); five heads, so the last group is a single head
+    q, k, v = random_qkv(91, 300, 16, 7, lead=(5, 1))
+    ref = linear_attention(q, k, v, causal=causal, backend="quadratic")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for out in run_both(q, k, v, causal=causal):
+            assert rel_err(out, ref) < 1e-12
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("causal", [False, True])
 def test_streamed_float32_against_float64_definition(small_blocks, causal):
     q, k, v = random_qkv(80, 517, 16, 9, lead=(2, 3), dtype=torch.float32)
     with torch.no_grad():

@@ -22,6 +22,20 @@ def test_elu_plus_one_does_not_collapse_in_bfloat16():
     assert rel_err(features, exact) < 1e-6
 
 
+def test_elu_plus_one_float32_within_its_stated_error():
+    # float32 takes exp(x) as exp2(x log2 e): relative error at most (|x| + 1) 2^-23 against
+    # the float64 definition on the same inputs, and never a cancellation (x = -80 still
+    # gives its 1.8e-35, where 1 + (exp(x) - 1) gives 0)
+    x = torch.cat([torch.linspace(-87, 4, 100_003), torch.tensor([-80.0, -1e-7, 0.0])])
+    features = elu_plus_one(x)
+    exact = torch.where(x.double() > 0, x.double() + 1, torch.exp(x.double().clamp(max=0)))
+    error = (features.double() - exact).abs() / exact
+    bound = (x.double().abs() + 1) * 2.0**-23
+    assert features.dtype == torch.float32 and (error <= bound).all()
+    assert error.max() > 0  # not the float64 path in disguise
+    assert features[-3] > 0 and (F.elu(x[-3:-2]) + 1 == 0).all()
+
+
 def favor_kernel(features, x, y):
     return features(x) @ features(y).mT  # no stabiliser: the unbiased estimator
 

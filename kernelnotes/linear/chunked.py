@@ -133,8 +133,11 @@ def streamed(features, q, k, v, causal: bool, eps, state, out: torch.Tensor) -> 
     # a cache-sized share per thread: every operation on a block is one parallel region,
     # whose synchronisation costs more the more regions there are
     budget = STREAM_BYTES * torch.get_num_threads()
-    # causal blocks of a few chunks: the prefix over a block's chunks costs chunks^2 per head
-    rows = CAUSAL_ROWS if causal else budget // row_bytes
+    # rows for one thread's share, and the threads' shares side by side as heads: a batched
+    # product splits its heads between the threads, where one head's m x dv sum over a
+    # long block of rows barely gains from a second thread. Causal blocks are a few chunks:
+    # the prefix over a block's chunks costs chunks^2 per head
+    rows = CAUSAL_ROWS if causal else STREAM_BYTES // row_bytes
     longest = chunk * -(-max(q.shape[-2], k.shape[-2]) // chunk)
     rows = min(chunk * max(1, rows // chunk), longest)
     group = max(1, budget // (rows * row_bytes))

@@ -51,8 +51,25 @@ class FeatureMap(Protocol):
         """The constant every key feature is multiplied by (1 for most maps)."""
 
 
-#: Elements per slice of the elementwise loop of elu+1: its temporary stays in cache.
+#: Elements per slice and thread of the elementwise loop of elu+1: its temporary stays in
+#: cache.
 _SLICE = 2**16
+
+_LOG2_E = 1 / math.log(2)
+
+
+def _exp_of_nonpositive(t: torch.Tensor) -> torch.Tensor:
+    """``exp(t)`` in place, for ``t <= 0``.
+
+    float32 as ``exp2(t log2(e))``, 2.5-3 times faster than ``exp`` on the AVX-512 CPU this
+    was measured on (0.29 against 0.84 ns an element); rounding ``t log2(e)`` adds a relative
+    error of at most ``|t| 2^-24``, under 1e-6 for ``t >= -16`` and never a cancellation (the
+    features keep their relative accuracy however negative ``t`` is). float64 as ``exp``.
+    """
+    if t.dtype == torch.float32:
+        return t.mul_(_LOG2_E).exp2_()
+    return t.exp_()
+
 
 
 class _EluPlusOne(torch.autograd.Function):
@@ -60,21 +77,24 @@ class _EluPlusOne(torch.autograd.Function):
 
     The two branches meet at 1 for ``x = 0`` and ``exp(x) >= x + 1`` everywhere, so the
     max picks ``exp(x)`` for ``x <= 0`` and ``x + 1`` above; the gradient needs only the
-    output, so only ``y`` is saved. Eagerly the four passes run slice by slice into the
-    output, so the one temporary (``x + 1``) is a cache-sized buffer, not a fresh
-    full-size one; under ``torch.compile`` the plain expression is left to the compiler.
+    output, so only ``y`` is saved. Eagerly the passes run slice by slice into the output,
+    so the one temporary (``x + 1``) is a cache-sized buffer, not a fresh full-size one;
+    under ``torch.compile`` the plain expression is left to the compiler.
     """
 
     @staticmethod
     def forward(ctx, x):
         if torch.compiler.is_compiling():
-            y = torch.maximum(x.clamp(max=0).exp(), x + 1)
+            y = torch.maximum(_exp_of_nonpositive(x.clamp(max=0)), x + 1)
         else:
             y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
             flat_x, flat_y = x.reshape(-1), y.view(-1)
-            for start in range(0, flat_x.numel(), _SLICE):
-                x_s, y_s = flat_x[start:start + _SLICE], flat_y[start:start + _SLICE]
-                torch.clamp(x_s, max=0, out=y_s).exp_()  # the min: exp(x) could overflow
+            # a slice per thread: each operation on a slice is one parallel region
+            size = _SLICE * torch.get_num_threads()
+            for start in range(0, flat_x.numel(), size):
+                x_s, y_s = flat_x[start:start + size], flat_y[start:start + size]
+                # the min first: exp(x) could overflow
+                _exp_of_nonpositive(torch.clamp(x_s, max=0, out=y_s))
                 torch.maximum(y_s, x_s + 1, out=y_s)
         ctx.save_for_backward(y)
         return y
@@ -90,7 +110,9 @@ def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
 
     Written as ``max(exp(min(x, 0)), x + 1)``: the textbook ``1 + (exp(x) - 1)`` cancels to
     exactly 0 in low precision (in bfloat16 once x < -6, in float32 once x < -17), leaving
-    the attention denominator with only ``eps``.
+    the attention denominator with only ``eps``. In float32 the exponential is
+    ``exp2(x log2(e))``, within a relative ``(|x| + 1) 2^-23`` of ``exp(x)`` (faster, and
+    still without cancellation); in float64 it is ``exp``.
     """
     x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
     return _EluPlusOne.apply(x)
