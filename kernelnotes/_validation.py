@@ -177,6 +177,9 @@ def broadcast_batch(shapes: dict[str, torch.Size], trailing: int) -> torch.Size:
     ``trailing`` is how many trailing axes belong to each tensor itself (2 for ``(n, d)``).
     """
     leading = {name: shape[:-trailing] for name, shape in shapes.items()}
+    first, *others = leading.values()
+    if all(shape == first for shape in others):  # the common case, without torch's
+        return first                             # pure-Python broadcast (tens of us)
     try:
         return torch.broadcast_shapes(*leading.values())
     except RuntimeError:

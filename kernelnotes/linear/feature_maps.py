@@ -71,31 +71,38 @@ def _exp_of_nonpositive(t: torch.Tensor) -> torch.Tensor:
     return t.exp_()
 
 
+def _elu_plus_one_values(x: torch.Tensor) -> torch.Tensor:
+    """``max(exp(min(x, 0)), x + 1)``, without autograd.
+
+    Eagerly the passes run slice by slice into the output, so the one temporary
+    (``x + 1``) is a cache-sized buffer, not a fresh full-size one; under ``torch.compile``
+    the plain expression is left to the compiler.
+    """
+    if torch.compiler.is_compiling():
+        return torch.maximum(_exp_of_nonpositive(x.clamp(max=0)), x + 1)
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    flat_x, flat_y = x.reshape(-1), y.view(-1)
+    # a slice per thread: each operation on a slice is one parallel region
+    size = _SLICE * torch.get_num_threads()
+    for start in range(0, flat_x.numel(), size):
+        x_s, y_s = flat_x[start:start + size], flat_y[start:start + size]
+        # the min first: exp(x) could overflow
+        _exp_of_nonpositive(torch.clamp(x_s, max=0, out=y_s))
+        torch.maximum(y_s, x_s + 1, out=y_s)
+    return y
+
 
 class _EluPlusOne(torch.autograd.Function):
     """``elu(x) + 1`` as ``max(exp(min(x, 0)), x + 1)``, with gradient ``g * min(y, 1)``.
 
     The two branches meet at 1 for ``x = 0`` and ``exp(x) >= x + 1`` everywhere, so the
     max picks ``exp(x)`` for ``x <= 0`` and ``x + 1`` above; the gradient needs only the
-    output, so only ``y`` is saved. Eagerly the passes run slice by slice into the output,
-    so the one temporary (``x + 1``) is a cache-sized buffer, not a fresh full-size one;
-    under ``torch.compile`` the plain expression is left to the compiler.
+    output, so only ``y`` is saved.
     """
 
     @staticmethod
     def forward(ctx, x):
-        if torch.compiler.is_compiling():
-            y = torch.maximum(_exp_of_nonpositive(x.clamp(max=0)), x + 1)
-        else:
-            y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-            flat_x, flat_y = x.reshape(-1), y.view(-1)
-            # a slice per thread: each operation on a slice is one parallel region
-            size = _SLICE * torch.get_num_threads()
-            for start in range(0, flat_x.numel(), size):
-                x_s, y_s = flat_x[start:start + size], flat_y[start:start + size]
-                # the min first: exp(x) could overflow
-                _exp_of_nonpositive(torch.clamp(x_s, max=0, out=y_s))
-                torch.maximum(y_s, x_s + 1, out=y_s)
+        y = _elu_plus_one_values(x)
         ctx.save_for_backward(y)
         return y
 
@@ -115,7 +122,9 @@ def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
     still without cancellation); in float64 it is ``exp``.
     """
     x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    return _EluPlusOne.apply(x)
+    if x.requires_grad and torch.is_grad_enabled():
+        return _EluPlusOne.apply(x)
+    return _elu_plus_one_values(x)  # no graph to record: skip the Function's overhead
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
