@@ -243,6 +243,16 @@ def _measure(function, q, k, v, causal, backward):
     return None if out is None else elapsed
 
 
+def allocator() -> str:
+    """How glibc's malloc was set for this run (its environment variables)."""
+    settings = {name: value for name, value in os.environ.items() if name.startswith("MALLOC_")}
+    if not settings:
+        return ("glibc's default malloc (freed blocks of a few MiB and more go back to the "
+                "system, so each call pays the page faults of touching fresh memory)")
+    return ("glibc's malloc with " + ", ".join(f"{n}={v}" for n, v in sorted(settings.items()))
+            + " (freed memory is kept and reused: no call pays page faults on fresh memory)")
+
+
 def write(rows, peaks: dict, versions, stem: str, note: str, seconds: float,
           slow_s: float, repeats: int, budget_s: float) -> None:
     RESULTS.mkdir(exist_ok=True)
@@ -263,6 +273,7 @@ def write(rows, peaks: dict, versions, stem: str, note: str, seconds: float,
         + ", ".join(f"{n} {v}" for n, v in versions.items()),
         "- torch.mm (1024 x 1024, float32) measured in this run: "
         + ", ".join(f"{p:.1f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t, p in peaks.items()),
+        "- Memory: " + allocator(),
         "- Caveat: the machine was shared with other jobs while this ran; times are the best of "
         f"up to {repeats} interleaved repeats (a method stops once it has run {budget_s:g} s in "
         f"at least {MIN_REPEATS} calls, or {3 * budget_s:g} s in fewer), and the ratios (same "
