@@ -125,6 +125,10 @@ def streamed(features, q, k, v, causal: bool, eps, state, out: torch.Tensor) -> 
     reads them out. Causal: :func:`_causal_block` on each block, carrying the state.
     """
     m, dv = state[0].shape[-2:]
+    if q.shape[-2] == k.shape[-2] == 1:
+        # one position, as in decoding token by token: its one key is not after its query,
+        # so causal is non-causal, a few operations where the chunked form is a few dozen
+        causal = False
     q, k, v = (x.reshape(-1, *x.shape[-2:]) for x in (q, k, v))
     # views: the rows and the state land in the caller's tensors
     out, S, z = out.view(-1, *out.shape[-2:]), state[0].view(-1, m, dv), state[1].view(-1, m)
