@@ -129,8 +129,9 @@ class KernelSectionsExplorer(Explorer):
             f"Interactive chart: a dashed target function, its approximation (orange) as a "
             f"sum of {self.anchors.numel()} Gaussian kernel sections centred at fixed "
             "anchors marked on the axis, and the individual sections as light curves. A "
-            "slider sets the kernel width: narrow sections are local bumps, wide ones "
-            "overlap and pool."
+            "slider sets the kernel width: narrow sections are local bumps; wide ones "
+            "overlap, and at the widest the fit adds large sections of both signs that "
+            "cancel."
         )
 
     def sliders(self) -> list[Slider]:
